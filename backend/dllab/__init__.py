@@ -1,0 +1,3 @@
+"""DLLab control plane."""
+
+__version__ = "0.1.0"

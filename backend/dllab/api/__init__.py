@@ -1,0 +1,1 @@
+"""HTTP routes. They only translate: parse, call one service, shape the answer."""

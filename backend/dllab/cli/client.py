@@ -1,0 +1,68 @@
+"""The CLI's view of a control plane: where it is, the token, and calls that fail in words."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+
+def config_path() -> Path:
+    default = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "dllab"
+    return Path(os.environ.get("DLLAB_CONFIG", default / "config.json"))
+
+
+def save_login(server: str, token: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)  # it holds a bearer token
+    path.write_text(json.dumps({"server": server, "token": token}, indent=2) + "\n")
+    return path
+
+
+class Api:
+    def __init__(self, server: str, token: str | None):
+        self.server = server.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.server + "/api/v1", headers=headers, timeout=30)
+
+    @classmethod
+    def from_config(cls) -> Api:
+        path = config_path()
+        server = os.environ.get("DLLAB_SERVER")
+        token = os.environ.get("DLLAB_TOKEN")
+        if path.exists() and not (server and token):
+            saved = json.loads(path.read_text())
+            server, token = server or saved.get("server"), token or saved.get("token")
+        if not server or not token:
+            raise click.ClickException("not logged in: run 'dllab login --server URL' "
+                                       "(or set DLLAB_SERVER and DLLAB_TOKEN)")
+        return cls(server, token)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {self.server}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise click.ClickException(f"{detail} (HTTP {response.status_code})")
+        return response.json() if response.content else None
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)

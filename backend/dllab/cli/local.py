@@ -1,0 +1,182 @@
+"""Commands that run parts of the platform on this machine: server, agent, and ``up``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import httpx
+
+from dllab.config import Settings, get_settings
+
+AGENT_STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent"))
+
+
+@click.command()
+def server() -> None:
+    """Run the control plane (settings from DLLAB_* environment variables)."""
+    import uvicorn
+
+    from dllab.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", proxy_headers=True)
+
+
+@click.command()
+@click.option("--server", "server_url", required=True, envvar="DLLAB_SERVER",
+              help="Control-plane URL, as this host reaches it.")
+@click.option("--token", required=True, envvar="DLLAB_HOST_TOKEN",
+              help="Host token from 'dllab host add'.")
+@click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
+              help="How units run. Default: docker when an engine answers, else process.")
+@click.option("--simulate-gpus", type=click.IntRange(1, 64), default=None,
+              help="Report N simulated GPUs instead of probing NVML (hosts without GPUs).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=AGENT_STATE_DIR,
+              show_default=True, help="Where the agent keeps unit state and logs.")
+@click.option("--broker", default=None,
+              help="Broker URL, when the one the control plane hands out is not reachable.")
+@click.option("--address", default=None,
+              help="Address other hosts reach this one by. Default: this host's name.")
+def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
+          state_dir: Path, broker: str | None, address: str | None) -> None:
+    """Run the agent of this GPU host: it registers, heartbeats and runs units."""
+    # Imported here: the agent is its own package, installed beside the control plane.
+    from dllab_agent.main import run_agent
+
+    run_agent(server=server_url, token=token, runtime_kind=runtime,
+              simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
+              address=address)
+
+
+def local_host_name() -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().lower()).strip("-")[:63]
+    return name or "local"
+
+
+def _prepare(settings: Settings) -> tuple[str | None, str]:
+    """Migrate the database, create the first admin and the local host; return the
+    generated admin password (if any) and the local host's token."""
+    from dllab.db import make_engine, make_session_factory, migrate
+    from dllab.services.auth import ensure_admin
+    from dllab.services.hosts import ensure_host_token
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate.upgrade(engine)
+    token_file = settings.home / "local-host-token"
+    known = token_file.read_text().strip() if token_file.exists() else None
+    with make_session_factory(engine)() as session:
+        password = ensure_admin(session, settings)
+        token = ensure_host_token(session, settings, local_host_name(), known)
+    engine.dispose()
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return password, token
+
+
+def _wait_online(settings: Settings, host_name: str, deadline: float) -> dict | None:
+    """Poll the API until the local host is online; return it, or None at the deadline."""
+    from dllab.db import make_engine, make_session_factory
+    from dllab.services.hosts import list_hosts
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        while time.monotonic() < deadline:
+            with make_session_factory(engine)() as session:
+                hosts, _ = list_hosts(session, settings, 0, 500)
+            for h in hosts:
+                if h.name == host_name and h.status == "online":
+                    return h.model_dump()
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    return None
+
+
+@click.command()
+@click.option("--simulate-gpus", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Simulated GPUs for the local agent when NVML finds no GPU.")
+def up(simulate_gpus: int) -> None:
+    """Bring the whole platform up on this machine: control plane and a local agent.
+
+    Embedded defaults: SQLite and a filesystem broker under DLLAB_HOME (./.dllab), the
+    console on 127.0.0.1:DLLAB_PORT (8000). Ctrl-C stops everything it started.
+    """
+    from dllab_agent.gpu import nvml_available
+
+    settings = get_settings()
+    password, token = _prepare(settings)
+    env = {**os.environ, "DLLAB_HOME": str(settings.home.resolve())}
+    children = [subprocess.Popen([sys.executable, "-m", "dllab.cli", "server"], env=env)]
+    agent_cmd = [sys.executable, "-m", "dllab.cli", "agent", "--server", settings.url,
+                 "--token", token, "--state-dir", str((settings.home / "agent").resolve()),
+                 "--address", "127.0.0.1"]
+    if not nvml_available():
+        agent_cmd += ["--simulate-gpus", str(simulate_gpus)]
+    try:
+        _wait_http(settings.url + "/api/v1/health", children[0], time.monotonic() + 60)
+        children.append(subprocess.Popen(agent_cmd, env=env))
+        host = _wait_online(settings, local_host_name(), time.monotonic() + 30)
+        _banner(settings, password, host)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise click.ClickException("a part of the platform stopped; see the log above")
+    except KeyboardInterrupt:
+        click.echo("\nStopping DLLab...")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException("the control plane failed to start; see above")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException(f"the control plane did not answer at {url} within 60 s")
+
+
+def _banner(settings: Settings, password: str | None, host: dict | None) -> None:
+    if password:
+        login = f"user {settings.admin_username!r}, password {password} (printed only now; " \
+                f"also saved in {settings.home / 'admin-password'})"
+    elif settings.admin_password:
+        login = f"user {settings.admin_username!r} with the password in DLLAB_ADMIN_PASSWORD"
+    else:
+        login = f"user {settings.admin_username!r}, password in " \
+                f"{settings.home / 'admin-password'}"
+    if host is None:
+        agent_line = "the local agent has not come online yet; see its log above"
+    else:
+        gpus = host["gpus"]
+        kind = "simulated " if gpus and gpus[0]["simulated"] else ""
+        agent_line = f"host {host['name']!r} online, runtime {host['runtime']}, " \
+                     f"{len(gpus)} {kind}GPUs"
+    click.echo("\n".join([
+        "", "DLLab is up.",
+        f"  Console:     {settings.url}/",
+        f"  Log in as:   {login}",
+        f"  API docs:    {settings.url}/docs",
+        f"  Local agent: {agent_line}",
+        "  Press Ctrl-C to stop.", "",
+    ]))

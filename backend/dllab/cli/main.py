@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import click
+
+from dllab.cli.client import Api, save_login, table
+from dllab.cli.local import agent, server, up
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dllab")
+def main() -> None:
+    """DLLab: dev environments, training jobs and prediction services on your GPU hosts."""
+
+
+@main.command()
+@click.option("--server", envvar="DLLAB_SERVER", default="http://127.0.0.1:8000",
+              show_default=True, help="Control-plane URL.")
+@click.option("--username", prompt=True, help="Your DLLab user name.")
+@click.option("--password", prompt=True, hide_input=True, envvar="DLLAB_PASSWORD",
+              help="Your password (prompted when not given).")
+def login(server: str, username: str, password: str) -> None:
+    """Log in and keep the token in your config (~/.config/dllab/config.json)."""
+    answer = Api(server, None).call("POST", "/auth/token",
+                                    data={"username": username, "password": password})
+    path = save_login(server, answer["access_token"])
+    click.echo(f"Logged in to {server} as {username}; token saved in {path} "
+               f"(expires {answer['expires_at']}).")
+
+
+@main.command()
+def hosts() -> None:
+    """List GPU hosts, their status and GPUs."""
+    page = Api.from_config().call("GET", "/hosts", params={"limit": 500})
+    rows = [{**h, "gpus": _gpus(h["gpus"])} for h in page["data"]]
+    click.echo(table(rows, ["name", "status", "runtime", "address", "gpus", "last_seen_at"]))
+
+
+def _gpus(gpus: list[dict[str, object]]) -> str:
+    if not gpus:
+        return "0"
+    simulated = " (simulated)" if any(g["simulated"] for g in gpus) else ""
+    return f"{len(gpus)} x {gpus[0]['model']}{simulated}"
+
+
+@main.group()
+def host() -> None:
+    """Manage GPU hosts (admin)."""
+
+
+@host.command("add")
+@click.argument("name")
+def host_add(name: str) -> None:
+    """Add host NAME and print the command that starts its agent (with its token)."""
+    created = Api.from_config().call("POST", "/hosts", json={"name": name})
+    click.echo(f"Host {created['name']} added. Its token is shown only now.\n"
+               f"On the GPU host, run:\n\n  {created['agent_command']}\n")
+
+
+@host.command("remove")
+@click.argument("name")
+def host_remove(name: str) -> None:
+    """Remove host NAME (it must run no unit); its token stops working."""
+    api = Api.from_config()
+    page = api.call("GET", "/hosts", params={"limit": 500})
+    match = [h for h in page["data"] if h["name"] == name]
+    if not match:
+        raise click.ClickException(f"no host {name!r}")
+    api.call("DELETE", f"/hosts/{match[0]['id']}")
+    click.echo(f"Host {name} removed.")
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def tokens(ctx: click.Context) -> None:
+    """List your personal API tokens (subcommands create and revoke them)."""
+    if ctx.invoked_subcommand is None:
+        page = Api.from_config().call("GET", "/tokens", params={"limit": 500})
+        click.echo(table(page["data"], ["id", "name", "prefix", "created_at", "expires_at",
+                                        "last_used_at"]))
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None,
+              help="Lifetime; without it the token is valid until revoked.")
+def tokens_create(name: str, expires_in_days: int | None) -> None:
+    """Create a personal API token NAME and print its secret (shown only once)."""
+    created = Api.from_config().call("POST", "/tokens", json={
+        "name": name, "expires_in_days": expires_in_days})
+    click.echo(f"Token {created['id']} ({name}): {created['token']}\nStore it now: "
+               "it is not shown again.")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke your token TOKEN_ID; it stops working at once."""
+    Api.from_config().call("DELETE", f"/tokens/{token_id}")
+    click.echo(f"Token {token_id} revoked.")
+
+
+for command in (server, agent, up):
+    main.add_command(command)

@@ -1,0 +1,107 @@
+"""Control-plane settings, read from ``DLLAB_*`` environment variables.
+
+Build them with ``get_settings()`` (or ``Settings()`` in tests); nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DLLAB_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".dllab"),
+        description="State directory: SQLite database, embedded broker, unit logs, secrets.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the control plane listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the control plane listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="URL users and agents reach the control plane by; default http://HOST:PORT.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite under DLLAB_HOME. "
+        "Production: postgresql+psycopg://user:pass@host/db.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Celery broker on Redis. Without it an embedded filesystem broker under "
+        "DLLAB_HOME is used, which only reaches agents on this machine.",
+    )
+    agent_broker_url: str | None = Field(
+        default=None,
+        description="Broker URL handed to agents when it differs from the one the control "
+        "plane uses (e.g. Redis reached by another address from the GPU hosts).",
+    )
+    default_image: str = Field(
+        default="dllab/base:bookworm",
+        description="Image for units on docker hosts that name none (built by make images).",
+    )
+    admin_username: str = Field(default="admin", min_length=1, max_length=64)
+    admin_password: str | None = Field(
+        default=None,
+        description="First admin's password; generated, printed once and saved under "
+        "DLLAB_HOME when unset.",
+    )
+    access_token_hours: float = Field(default=24.0, gt=0, description="Lifetime of login tokens.")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, description="Agent heartbeat interval.")
+    host_offline_seconds: float = Field(
+        default=30.0, gt=0, description="A host silent this long is offline."
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark session cookies Secure (set when served over HTTPS)."
+    )
+    local_mode: bool = Field(
+        default=True,
+        description="Embedded single-machine defaults. Off in production: then a database "
+        "URL, a Redis URL and an admin password are required.",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_real_parts(self) -> Settings:
+        if not self.local_mode:
+            missing = [
+                name
+                for name, value in (
+                    ("DLLAB_DATABASE_URL", self.database_url),
+                    ("DLLAB_REDIS_URL", self.redis_url),
+                    ("DLLAB_ADMIN_PASSWORD", self.admin_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"DLLAB_LOCAL_MODE=false needs {', '.join(missing)}")
+            if self.admin_password in {"admin", "changeme", "password"}:
+                raise ValueError("DLLAB_ADMIN_PASSWORD is a placeholder; choose a real one")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'dllab.db').resolve()}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or f"filesystem://{(self.home / 'broker').resolve()}"
+
+    @property
+    def broker_url_for_agents(self) -> str:
+        return self.agent_broker_url or self.broker_url
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,63 @@
+"""``create_app(settings)``: the control plane as an ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from dllab import __version__
+from dllab.api import agent, auth, errors, health, hosts, tokens, units, users
+from dllab.api.context import AppContext
+from dllab.config import Settings
+from dllab.db import make_engine, make_session_factory, migrate
+from dllab.dispatch import Dispatcher
+from dllab.services.auth import ensure_admin
+from dllab.services.logs import LogStore
+
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Connect to the database (migrating it to the newest schema) and the broker."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate.upgrade(engine)
+    return AppContext(settings=settings, engine=engine, sessions=make_session_factory(engine),
+                      dispatcher=Dispatcher(settings.broker_url),
+                      logs=LogStore(settings.logs_dir / "units"))
+
+
+def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
+    context = context or build_context(settings)
+    with context.sessions() as session:
+        generated = ensure_admin(session, settings)
+    if generated:
+        print(f"First admin created: user {settings.admin_username!r}, password {generated} "
+              f"(saved in {settings.home / 'admin-password'})", flush=True)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.dispatcher.close()
+        context.engine.dispose()
+
+    app = FastAPI(title="DLLab", version=__version__, lifespan=lifespan,
+                  generate_unique_id_function=_operation_id,
+                  description="Self-hosted deep-learning lab: GPU hosts, units, users.")
+    app.state.context = context
+    errors.install(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (health, auth, users, tokens, hosts, units, agent):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")
+    return app

@@ -1,0 +1,201 @@
+"""What the control plane and the agents say to each other.
+
+This is the only module of the control plane that the agent imports. It holds:
+
+- the Celery task names and the queue naming rule (control plane -> agent);
+- the unit spec an agent receives, and the unit report it sends back;
+- the HTTP payloads an agent posts to ``/api/v1/agent/...`` with its host token.
+
+Labels put on every container or process let an agent that restarts find the units it
+runs (see ``LABEL_*``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Celery tasks the agent serves. Arguments are plain JSON: a spec dict, or a unit id.
+TASK_START_UNIT = "dllab.start_unit"
+TASK_STOP_UNIT = "dllab.stop_unit"
+
+LABEL_UNIT = "dllab.unit"
+LABEL_KIND = "dllab.kind"
+LABEL_OWNER = "dllab.owner"
+LABEL_WORKLOAD = "dllab.workload"
+LABEL_HOST = "dllab.host"
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def host_queue(host_name: str) -> str:
+    """The Celery queue that carries commands for one host."""
+    return f"host.{host_name}"
+
+
+class RuntimeKind(StrEnum):
+    docker = "docker"
+    process = "process"
+
+
+class UnitState(StrEnum):
+    """Where a unit is in its life, in order. The last four are final."""
+
+    pending = "pending"  # recorded; not yet sent to an agent
+    starting = "starting"  # sent to its host's agent, which has not reported it running
+    running = "running"  # the agent reports it alive
+    stopping = "stopping"  # a stop was asked; the agent has not confirmed it gone
+    stopped = "stopped"  # stopped on request and removed
+    exited = "exited"  # ended by itself with exit code 0
+    failed = "failed"  # ended with a non-zero exit code, or could not start
+    lost = "lost"  # its host no longer knows it
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_UNIT_STATES
+
+
+FINAL_UNIT_STATES = frozenset(
+    {UnitState.stopped, UnitState.exited, UnitState.failed, UnitState.lost}
+)
+
+
+class ObservedState(StrEnum):
+    """What a runtime driver sees of one unit (``Runtime.inspect``)."""
+
+    starting = "starting"  # created, not yet running
+    running = "running"
+    exited = "exited"  # ended; exit_code says how
+    missing = "missing"  # the runtime has no such unit
+
+
+class Mount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+class UnitSpec(BaseModel):
+    """Everything an agent needs to start one unit. Sent as the ``start_unit`` argument."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str
+    name: str
+    image: str | None = None  # docker runtime; the process runtime ignores it
+    command: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    gpus: list[int] = Field(default_factory=list)  # physical indices on the host
+    gpus_simulated: bool = False  # no device request reaches the engine
+    cpus: float | None = None
+    memory_mib: int | None = None
+    ports: list[int] = Field(default_factory=list)  # ports the unit listens on
+    mounts: list[Mount] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class UnitReport(BaseModel):
+    """What an agent knows of one unit; sent in heartbeats and after each command."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str
+    state: ObservedState
+    exit_code: int | None = None
+    error: str | None = None
+    runtime_id: str | None = None  # container id or process id
+    ports: dict[int, int] = Field(default_factory=dict)  # unit port -> host port
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class GpuInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    uuid: str
+    model: str
+    memory_total_mib: int
+    memory_used_mib: int
+    simulated: bool = False
+
+
+class AgentRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    runtime: RuntimeKind
+    address: str = Field(max_length=255, description="address other hosts reach this one by")
+    version: str = Field(max_length=64)
+    gpus: list[GpuInfo] = Field(max_length=64)
+    units: list[UnitReport] = Field(max_length=10_000)
+
+
+class AgentRegistered(BaseModel):
+    host_id: int
+    name: str
+    queue: str
+    broker_url: str
+    heartbeat_seconds: float
+
+
+class AgentHeartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gpus: list[GpuInfo] = Field(max_length=64)
+    units: list[UnitReport] = Field(max_length=10_000)
+
+
+class UnitLogLines(BaseModel):
+    """A batch of log lines; ``offset`` is the index of the first one in the unit's log.
+
+    The control plane keeps only lines past what it already has, so a batch sent twice
+    (an agent that restarted) is harmless. An empty batch asks where to resume.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    offset: int = Field(ge=0)
+    lines: list[str] = Field(max_length=10_000)
+
+
+class UnitLogAck(BaseModel):
+    next_offset: int
+
+
+def celery_config(broker_url: str) -> dict[str, Any]:
+    """Celery settings both sides use for one broker URL.
+
+    ``filesystem:///DIR`` is the embedded broker (one host only): messages are files
+    under DIR, so ``make run`` needs no broker server.
+    """
+    config: dict[str, Any] = {
+        "broker_url": broker_url,
+        "task_acks_late": True,  # a command survives an agent killed mid-task
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if broker_url.startswith("filesystem://"):
+        folder = Path(broker_url.removeprefix("filesystem://"))
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        (folder / "processed").mkdir(parents=True, exist_ok=True)
+        config["broker_url"] = "filesystem://"
+        config["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    return config

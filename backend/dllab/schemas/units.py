@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from dllab.protocol import UnitState
+from dllab.schemas.common import Input, Name
+
+Arg = Annotated[str, StringConstraints(max_length=4096)]
+EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class UnitCreate(Input):
+    name: Name
+    image: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="container image (docker hosts); ignored by process hosts"
+    )
+    command: list[Arg] = Field(min_length=1, max_length=256)
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=8192)]] = Field(
+        default_factory=dict, max_length=256
+    )
+    gpus: int = Field(default=0, ge=0, le=64)
+    cpus: float | None = Field(default=None, gt=0, le=1024)
+    memory_mib: int | None = Field(default=None, ge=16, le=16 * 1024 * 1024)
+    ports: list[int] = Field(default_factory=list, max_length=16)
+    host: Name | None = Field(default=None, description="run on this host only")
+
+
+class UnitGpu(BaseModel):
+    index: int = Field(description="physical index on the host")
+    uuid: str | None
+    visible_index: int = Field(description="the index the unit sees (0..n-1)")
+    simulated: bool
+
+
+class UnitPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    owner: str
+    state: UnitState
+    host: str | None
+    gpus: list[UnitGpu]
+    image: str | None
+    command: list[str]
+    ports: dict[str, int]
+    exit_code: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

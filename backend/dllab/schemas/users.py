@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from dllab.db.models import UserRole
+from dllab.schemas.common import Input
+
+Username = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$"),
+    Field(description="lowercase, starts with a letter; letters, digits, '_', '.', '-'"),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+class UserCreate(Input):
+    username: Username
+    password: Password
+    role: UserRole = UserRole.user
+
+
+class LoginRequest(Input):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: UserRole
+    created_at: datetime
+
+
+class SessionPublic(BaseModel):
+    user: UserPublic
+    csrf_token: str = Field(description="send it back as the X-CSRF-Token header")
+    expires_at: datetime
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime

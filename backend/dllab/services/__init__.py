@@ -1,0 +1,1 @@
+"""Use cases. Each owns its transaction and sends agent commands only after commit."""

@@ -1,0 +1,119 @@
+"""What agents tell the control plane: registration, heartbeats, unit reports, log lines.
+
+A host only ever speaks of its own units: a report about a unit placed elsewhere is
+ignored, and log lines for it are refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dllab import protocol
+from dllab.config import Settings
+from dllab.db.models import Host, Unit
+from dllab.db.models.base import utcnow
+from dllab.dispatch import Dispatcher
+from dllab.errors import NotFound
+from dllab.protocol import ObservedState, UnitReport, UnitState
+from dllab.services.logs import LogStore
+
+_WAITING = (UnitState.pending, UnitState.starting)
+
+
+def next_state(current: UnitState, report: UnitReport) -> UnitState | None:
+    """The unit's new state after an agent's report, or None to leave it as it is."""
+    if current.final:
+        return None
+    match report.state:
+        case ObservedState.starting:
+            return UnitState.starting if current in _WAITING else None
+        case ObservedState.running:
+            return UnitState.running if current in _WAITING else None
+        case ObservedState.exited if current == UnitState.stopping:
+            return UnitState.stopped
+        case ObservedState.exited:
+            return UnitState.exited if report.exit_code == 0 else UnitState.failed
+        case ObservedState.missing:
+            return UnitState.stopped if current == UnitState.stopping else UnitState.lost
+    return None
+
+
+def _epoch(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _apply(unit: Unit, report: UnitReport) -> None:
+    if report.runtime_id:
+        unit.runtime_id = report.runtime_id
+    if report.ports:
+        unit.ports = {str(k): v for k, v in report.ports.items()}
+    unit.started_at = unit.started_at or _epoch(report.started_at)
+    new = next_state(UnitState(unit.state), report)
+    if new is None:
+        return
+    unit.state = new
+    if new.final:
+        unit.finished_at = _epoch(report.finished_at) or utcnow()
+        unit.exit_code = report.exit_code
+        if new == UnitState.failed:
+            unit.error = report.error or (
+                f"exited with code {report.exit_code}" if report.exit_code is not None
+                else "ended; exit status unknown")
+        elif new == UnitState.lost:
+            unit.error = "its host no longer runs it"
+
+
+def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
+                  reports: list[UnitReport]) -> None:
+    """Apply the reports, then have the agent remove what should no longer be there: units
+    that have ended (their exit is recorded) and units this host should not run at all."""
+    units = {u.id: u for u in session.scalars(select(Unit).where(
+        Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
+    remove = []
+    for report in reports:
+        unit = units.get(report.unit_id)
+        if unit is not None:
+            _apply(unit, report)
+        if report.state != ObservedState.missing and (
+                unit is None or UnitState(unit.state).final):
+            remove.append(report.unit_id)
+    session.commit()
+    for unit_id in remove:
+        dispatcher.stop_unit(host.name, unit_id)
+
+
+def _seen(host: Host, gpus: list[protocol.GpuInfo]) -> None:
+    host.gpus = [g.model_dump(mode="json") for g in gpus]
+    host.last_seen_at = utcnow()
+
+
+def register(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
+             body: protocol.AgentRegister) -> protocol.AgentRegistered:
+    host.runtime = body.runtime
+    host.address = body.address
+    host.agent_version = body.version
+    host.registered_at = utcnow()
+    _seen(host, body.gpus)
+    apply_reports(session, dispatcher, host, body.units)
+    return protocol.AgentRegistered(
+        host_id=host.id, name=host.name, queue=protocol.host_queue(host.name),
+        broker_url=settings.broker_url_for_agents, heartbeat_seconds=settings.heartbeat_seconds)
+
+
+def heartbeat(session: Session, dispatcher: Dispatcher, host: Host,
+              body: protocol.AgentHeartbeat) -> None:
+    _seen(host, body.gpus)
+    apply_reports(session, dispatcher, host, body.units)
+
+
+def ship_logs(session: Session, store: LogStore, host: Host, unit_id: str,
+              body: protocol.UnitLogLines) -> protocol.UnitLogAck:
+    unit = session.get(Unit, unit_id)
+    if unit is None or unit.host_id != host.id:
+        raise NotFound(f"no unit {unit_id} on host {host.name}", reason="unit_not_found")
+    unit.log_lines = store.append(unit.id, unit.log_lines, body.offset, body.lines)
+    session.commit()
+    return protocol.UnitLogAck(next_offset=unit.log_lines)

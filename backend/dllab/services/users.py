@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dllab.db.models import User
+from dllab.errors import Conflict
+from dllab.schemas.users import UserCreate
+from dllab.security import hash_password
+
+
+def create_user(session: Session, body: UserCreate) -> User:
+    if session.scalar(select(User.id).where(User.username == body.username)) is not None:
+        raise Conflict(f"user {body.username!r} exists already", reason="user_exists")
+    user = User(username=body.username, password_hash=hash_password(body.password),
+                role=body.role)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def list_users(session: Session, offset: int, limit: int) -> tuple[list[User], int]:
+    rows = session.scalars(select(User).order_by(User.id).offset(offset).limit(limit)).all()
+    return list(rows), session.scalar(select(func.count(User.id))) or 0

@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole suite.
+
+Services (from ``service_fixtures.py``, session-scoped): ``redis_url``, ``postgres_url``,
+``docker_client``, ``docker_image``, ``chromium_path``. Missing ones skip, or fail when
+listed in ``DLLAB_TEST_REQUIRE`` (CI lists them all).
+
+Control plane (function-scoped, a fresh database each test):
+``database_url``  run once on SQLite and once on PostgreSQL (``postgres`` marker)
+``settings``      ``Settings`` with DLLAB_HOME in a temporary directory, a filesystem broker
+                  there, and the admin password ``ADMIN_PASSWORD``
+``app``           ``create_app(settings)``
+``client``        a TestClient on ``app``, not logged in
+``admin``         headers of the first admin (a bearer login token)
+``make_user``     ``make_user("alice")`` -> bearer headers of a new user with role user
+``agent_host``    ``agent_host("gpu-1", gpus=4)`` -> headers of a host whose agent has
+                  registered over the API with that many simulated GPUs (online)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from dllab.config import Settings
+from dllab.main import create_app
+
+pytest_plugins = ["service_fixtures"]
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+Headers = dict[str, str]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dllab.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url,
+                    admin_password=ADMIN_PASSWORD, _env_file=None)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    app = create_app(settings)
+    yield app
+    app.state.context.dispatcher.close()
+    app.state.context.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def login(client: TestClient, username: str, password: str) -> Headers:
+    answer = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+@pytest.fixture
+def admin(client: TestClient) -> Headers:
+    return login(client, "admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def make_user(client: TestClient, admin: Headers) -> Callable[..., Headers]:
+    def make(username: str, role: str = "user") -> Headers:
+        password = f"{username}-password"
+        answer = client.post("/api/v1/users", headers=admin,
+                             json={"username": username, "password": password, "role": role})
+        assert answer.status_code == 201, answer.text
+        return login(client, username, password)
+
+    return make
+
+
+@pytest.fixture
+def agent_host(client: TestClient, admin: Headers) -> Callable[..., Headers]:
+    def register(name: str, gpus: int = 4, runtime: str = "process") -> Headers:
+        created = client.post("/api/v1/hosts", headers=admin, json={"name": name})
+        assert created.status_code == 201, created.text
+        headers = {"Authorization": f"Bearer {created.json()['token']}"}
+        inventory = [{"index": i, "uuid": f"GPU-00000000-0000-0000-0000-{i:012d}",
+                      "model": "DLLab Simulated GPU", "memory_total_mib": 16384,
+                      "memory_used_mib": 0, "simulated": True} for i in range(gpus)]
+        answer = client.post("/api/v1/agent/register", headers=headers, json={
+            "runtime": runtime, "address": "127.0.0.1", "version": "test",
+            "gpus": inventory, "units": []})
+        assert answer.status_code == 200, answer.text
+        return headers
+
+    return register

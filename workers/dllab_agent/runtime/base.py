@@ -1,0 +1,65 @@
+"""The runtime driver contract: how an agent runs units.
+
+A driver runs *units* (one container or one process each) and finds them again after the
+agent restarts. Two real drivers implement it: ``docker`` and ``process``.
+
+To write a driver, implement every method of ``Runtime``:
+
+``start(spec) -> UnitReport``
+    Create and start the unit described by ``spec`` and return its report (state
+    ``starting`` or ``running``; ``ports`` maps each ``spec.ports`` entry to the host port
+    it is reached on). Idempotent by ``spec.unit_id``: if a unit with that id already
+    exists, in any state, nothing new is started and its current report is returned.
+    The unit carries the labels ``dllab.unit=<unit_id>`` plus ``spec.labels`` so that
+    ``list`` finds it. GPUs: the unit sees ``spec.gpus`` (physical indices) as 0..n-1.
+    On failure to start, nothing is left behind and ``RuntimeStartError`` is raised.
+
+``stop(unit_id, timeout) -> None``
+    Ask the unit to end (SIGTERM), kill it after ``timeout`` seconds, then remove it
+    (container, or the process's working state) — except its log, which stays readable.
+    Idempotent: a unit that is missing, or already being removed, is a success.
+
+``inspect(unit_id) -> UnitReport``
+    The unit's state as the runtime sees it now: ``starting``, ``running``, ``exited``
+    (with ``exit_code``; ``None`` where it cannot be known) or ``missing``.
+
+``logs(unit_id, follow=False, tail=None) -> Iterator[str]``
+    The unit's output (stdout and stderr together), one line per item without the
+    newline, each ``"<RFC 3339 UTC timestamp> <text>"``. ``tail`` limits to the last N
+    lines. With ``follow`` it keeps yielding until the unit ends. A missing unit yields
+    nothing.
+
+``list() -> list[UnitReport]``
+    Every unit this runtime holds on this host (found by the ``dllab.unit`` label), in any
+    state, including ones started before the agent last restarted.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from dllab.protocol import RuntimeKind, UnitReport, UnitSpec
+
+
+class RuntimeStartError(Exception):
+    """The unit could not be started; ``str(exc)`` says why in words a user can act on."""
+
+
+class Runtime(ABC):
+    kind: RuntimeKind
+
+    @abstractmethod
+    def start(self, spec: UnitSpec) -> UnitReport: ...
+
+    @abstractmethod
+    def stop(self, unit_id: str, timeout: float = 10.0) -> None: ...
+
+    @abstractmethod
+    def inspect(self, unit_id: str) -> UnitReport: ...
+
+    @abstractmethod
+    def logs(self, unit_id: str, follow: bool = False, tail: int | None = None) -> Iterator[str]: ...
+
+    @abstractmethod
+    def list(self) -> list[UnitReport]: ...
