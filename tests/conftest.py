@@ -5,26 +5,37 @@ Services (from ``service_fixtures.py``, session-scoped): ``redis_url``, ``postgr
 listed in ``DLLAB_TEST_REQUIRE`` (CI lists them all).
 
 Control plane (function-scoped, a fresh database each test):
+``fresh_postgres_url`` an empty PostgreSQL database of this test session's own (so that
+                  two runs at once never share one), its schema reset for each test
 ``database_url``  run once on SQLite and once on PostgreSQL (``postgres`` marker)
+``admin_password`` the first admin's password in ``settings``
 ``settings``      ``Settings`` with DLLAB_HOME in a temporary directory, a filesystem broker
-                  there, and the admin password ``ADMIN_PASSWORD``
+                  there, and the admin password ``admin_password``
 ``app``           ``create_app(settings)``
 ``client``        a TestClient on ``app``, not logged in
 ``admin``         headers of the first admin (a bearer login token)
-``make_user``     ``make_user("alice")`` -> bearer headers of a new user with role user
+``make_user``     ``make_user("alice")`` -> bearer headers of a new user with role user,
+                  whose password is ``"alice-password"``
 ``agent_host``    ``agent_host("gpu-1", gpus=4)`` -> headers of a host whose agent has
                   registered over the API with that many simulated GPUs (online)
+``live_server``   ``app`` served by uvicorn on a free loopback port: its base URL
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from dllab.config import Settings
 from dllab.main import create_app
@@ -35,23 +46,45 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 Headers = dict[str, str]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dllab.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+@pytest.fixture(scope="session")
+def session_postgres_url(postgres_url: str) -> Iterator[str]:
+    server = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"dllab_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url(session_postgres_url: str) -> str:
+    engine = create_engine(session_postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+    return session_postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dllab.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
     return url
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def admin_password() -> str:
+    return ADMIN_PASSWORD
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, admin_password: str) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url,
-                    admin_password=ADMIN_PASSWORD, _env_file=None)
+                    admin_password=admin_password)
 
 
 @pytest.fixture
@@ -75,8 +108,8 @@ def login(client: TestClient, username: str, password: str) -> Headers:
 
 
 @pytest.fixture
-def admin(client: TestClient) -> Headers:
-    return login(client, "admin", ADMIN_PASSWORD)
+def admin(client: TestClient, admin_password: str) -> Headers:
+    return login(client, "admin", admin_password)
 
 
 @pytest.fixture
@@ -107,3 +140,29 @@ def agent_host(client: TestClient, admin: Headers) -> Callable[..., Headers]:
         return headers
 
     return register
+
+
+class _ThreadServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the main thread belongs to pytest
+        pass
+
+
+@pytest.fixture
+def live_server(app: FastAPI, settings: Settings) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.port = port  # so that the URLs the app hands out (agent commands) are right
+    server = _ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                          log_level="warning", lifespan="off",
+                                          access_log=False))
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "live server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+    assert not thread.is_alive(), "the live server did not stop"

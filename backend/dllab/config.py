@@ -20,7 +20,8 @@ class Settings(BaseSettings):
         description="State directory: SQLite database, embedded broker, unit logs, secrets.",
     )
     host: str = Field(default="127.0.0.1", description="Address the control plane listens on.")
-    port: int = Field(default=8000, ge=1, le=65535, description="Port the control plane listens on.")
+    port: int = Field(default=8000, ge=1, le=65535,
+                      description="Port the control plane listens on.")
     public_url: str | None = Field(
         default=None,
         description="URL users and agents reach the control plane by; default http://HOST:PORT.",

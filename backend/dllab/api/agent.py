@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from dllab import protocol
-from dllab.errors import BadRequest
 from dllab.api.deps import ContextDep, CurrentHost, DispatcherDep, SessionDep, SettingsDep
+from dllab.errors import BadRequest
 from dllab.services import agents
 
 router = APIRouter(prefix="/agent", tags=["agent"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -45,16 +46,23 @@ def server() -> None:
 @click.option("--broker", default=None,
               help="Broker URL, when the one the control plane hands out is not reachable.")
 @click.option("--address", default=None,
-              help="Address other hosts reach this one by. Default: this host's name.")
+              help="Address other hosts reach this one by. "
+              "Default: the local address that routes to the control plane.")
 def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
           state_dir: Path, broker: str | None, address: str | None) -> None:
     """Run the agent of this GPU host: it registers, heartbeats and runs units."""
     # Imported here: the agent is its own package, installed beside the control plane.
-    from dllab_agent.main import run_agent
+    from dllab_agent.client import ControlPlaneError
+    from dllab_agent.main import AgentFailed, run_agent
 
-    run_agent(server=server_url, token=token, runtime_kind=runtime,
-              simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
-              address=address)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s agent %(levelname)s %(message)s")
+    try:
+        run_agent(server=server_url, token=token, runtime_kind=runtime,
+                  simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
+                  address=address)
+    except (ControlPlaneError, AgentFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def local_host_name() -> str:

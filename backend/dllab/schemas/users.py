@@ -19,7 +19,8 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 class UserCreate(Input):
     username: Username
     password: Password
-    role: UserRole = UserRole.user
+    # Not strict: JSON has no enums, so the role arrives as a string.
+    role: Annotated[UserRole, Field(strict=False)] = UserRole.user
 
 
 class LoginRequest(Input):

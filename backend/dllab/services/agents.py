@@ -33,7 +33,7 @@ def next_state(current: UnitState, report: UnitReport) -> UnitState | None:
         case ObservedState.running:
             return UnitState.running if current in _WAITING else None
         case ObservedState.exited if current == UnitState.stopping:
-            return UnitState.stopped
+            return None  # stopped, not yet removed: "stopped" waits for the removal
         case ObservedState.exited:
             return UnitState.exited if report.exit_code == 0 else UnitState.failed
         case ObservedState.missing:

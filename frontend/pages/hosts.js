@@ -1,0 +1,248 @@
+// Hosts: every GPU host with its status and GPUs, refreshed every 5 s. Admins add hosts
+// (the answer holds the agent command with the host token, shown once) and remove them.
+
+import { api } from "../api.js";
+import {
+  alertBox, badge, confirmDialog, emptyState, h, keepFocus, refreshRelativeTimes,
+  relativeTime, secretPanel, shortUuid, spinnerText,
+} from "../ui.js";
+
+export const REFRESH_MS = 5000;
+const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
+
+const STATUS = {
+  online: { kind: "success", label: "online" },
+  offline: { kind: "danger", label: "offline" },
+  new: { kind: "info", label: "new" },
+};
+
+function statusBadge(status) {
+  const known = STATUS[status] || { kind: "neutral", label: status };
+  return badge(known.label, known.kind, { "data-testid": "host-status" });
+}
+
+/** "2.0 / 16.0 GiB": both in the unit of the total. */
+function memoryText(used, total) {
+  if (total >= 1024) return `${(used / 1024).toFixed(1)} / ${(total / 1024).toFixed(1)} GiB`;
+  return `${used} / ${total} MiB`;
+}
+
+function gpuCard(gpu) {
+  const total = Math.max(gpu.memory_total_mib, 0);
+  const used = Math.min(Math.max(gpu.memory_used_mib, 0), total || gpu.memory_used_mib);
+  const percent = total ? Math.round((used / total) * 100) : 0;
+  const level = percent >= 90 ? "high" : percent >= 70 ? "mid" : "low";
+  return h("li", { class: `gpu-card${gpu.simulated ? " gpu-simulated" : ""}`,
+    dataset: { gpuIndex: String(gpu.index) }, "data-testid": "gpu-card" },
+  h("div", { class: "gpu-head" },
+    h("span", { class: "gpu-index" }, `GPU ${gpu.index}`),
+    gpu.simulated
+      ? badge("simulated", "warning", { title: "Readings come from DLLab's GPU simulator "
+          + "(agent started with --simulate-gpus)", "data-testid": "gpu-simulated" })
+      : null),
+  h("div", { class: "gpu-model", title: gpu.model }, gpu.model),
+  h("div", { class: "gpu-memory" },
+    h("div", { class: "meter", "aria-hidden": "true" },
+      h("div", { class: `meter-fill meter-${level}`, style: `width: ${percent}%` })),
+    h("div", { class: "gpu-memory-text" },
+      h("span", {}, memoryText(used, total)),
+      h("span", { class: "muted" }, `${percent}% used`))),
+  h("code", { class: "gpu-uuid", title: gpu.uuid }, shortUuid(gpu.uuid)));
+}
+
+function metaItem(label, value) {
+  return h("div", { class: "meta-item" }, h("dt", {}, label),
+    h("dd", {}, value === null || value === undefined || value === ""
+      ? h("span", { class: "muted" }, "—") : value));
+}
+
+function hostCard(host, { isAdmin, onRemove }) {
+  const titleId = `host-${host.id}-title`;
+  let gpus;
+  if (host.gpus.length) {
+    const simulated = host.gpus.filter((g) => g.simulated).length;
+    gpus = h("div", { class: "gpu-section" },
+      h("h3", { class: "section-label" }, `GPUs (${host.gpus.length})`,
+        simulated ? h("span", { class: "muted" },
+          simulated === host.gpus.length ? " · all simulated" : ` · ${simulated} simulated`)
+          : null),
+      h("ul", { class: "gpu-grid", "aria-label": `GPUs of ${host.name}` },
+        host.gpus.map(gpuCard)));
+  } else if (host.status === "new") {
+    gpus = h("p", { class: "host-note" },
+      "Waiting for this host's agent to register. Start it on the host with the command "
+      + "shown when the host was added.");
+  } else {
+    gpus = h("p", { class: "host-note" }, "This host reports no GPUs.");
+  }
+  return h("article", { class: `card host-card host-${host.status}`, "aria-labelledby": titleId,
+    dataset: { host: host.name }, "data-testid": "host-card" },
+  h("header", { class: "host-head" },
+    h("div", { class: "host-title" },
+      h("h2", { id: titleId, class: "host-name" }, host.name),
+      statusBadge(host.status)),
+    isAdmin
+      ? h("button", { type: "button", class: "btn btn-ghost btn-small btn-danger-text",
+        "aria-label": `Remove host ${host.name}`, dataset: { focusKey: `remove-${host.id}` },
+        onclick: () => onRemove(host) }, "Remove")
+      : null),
+  h("dl", { class: "host-meta" },
+    metaItem("Runtime", host.runtime),
+    metaItem("Address", host.address),
+    metaItem("Agent", host.agent_version),
+    metaItem("Last seen", relativeTime(host.last_seen_at)),
+    metaItem("Added", relativeTime(host.created_at))),
+  gpus);
+}
+
+function addHostForm(onAdded) {
+  const input = h("input", { id: "host-name", name: "name", type: "text", required: true,
+    maxlength: "63", pattern: NAME_PATTERN, autocomplete: "off", spellcheck: "false",
+    placeholder: "gpu-2", "aria-describedby": "host-name-hint" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Add host");
+  const message = h("div", { class: "form-message" });
+  const result = h("div", { class: "form-result" });
+  const form = h("form", { class: "inline-form", "aria-label": "Add host" },
+    h("div", { class: "field field-grow" },
+      h("label", { for: "host-name" }, "Host name"),
+      input,
+      h("p", { id: "host-name-hint", class: "hint" },
+        "Lowercase letters, digits and “-”, as the host is known on your network.")),
+    h("div", { class: "field field-button" }, submit));
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.replaceChildren();
+    const name = input.value.trim();
+    if (!input.checkValidity()) {
+      message.replaceChildren(alertBox(
+        "A host name uses lowercase letters, digits and “-” and starts and ends with a "
+        + "letter or digit."));
+      input.focus();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = "Adding…";
+    try {
+      const created = await api("hosts", { method: "POST", body: { name } });
+      input.value = "";
+      result.replaceChildren(secretPanel({
+        title: `Host ${created.name} added`,
+        description: [
+          "Run this command on the GPU host to start its agent. It holds the host's token: ",
+          "copy it now, it will not be shown again. On a host without NVIDIA GPUs add ",
+          h("code", {}, "--simulate-gpus N"), "."],
+        value: created.agent_command,
+        valueLabel: "Agent command",
+        testId: "agent-command-panel",
+        onDone: (panel) => panel.remove(),
+      }));
+      onAdded();
+    } catch (error) {
+      if (!error.handled) message.replaceChildren(alertBox(error.message));
+    } finally {
+      submit.disabled = false;
+      submit.textContent = "Add host";
+    }
+  });
+
+  return h("section", { class: "card add-host", "aria-labelledby": "add-host-title",
+    "data-testid": "add-host" },
+  h("h2", { id: "add-host-title", class: "card-title" }, "Add host"),
+  h("p", { class: "card-text" }, "Adds a GPU host and gives you the command that starts its agent."),
+  form, message, result);
+}
+
+export function mount(container, { user }) {
+  const isAdmin = user.role === "admin";
+  const summary = h("p", { class: "page-summary", "aria-live": "polite" });
+  const status = h("p", { class: "refresh-note muted" });
+  const problem = h("div", { class: "page-problem" });
+  const list = h("div", { class: "host-list", "aria-busy": "true" },
+    spinnerText("Loading hosts…"));
+  let lastData = null;
+  let inflight = false;
+  let stopped = false;
+
+  async function removeHost(host) {
+    const ok = await confirmDialog({
+      title: `Remove host ${host.name}?`,
+      message: "Its agent's token stops working at once. A host that still runs units "
+        + "cannot be removed.",
+      confirmLabel: "Remove host", danger: true });
+    if (!ok) return;
+    try {
+      await api(`hosts/${host.id}`, { method: "DELETE" });
+      problem.replaceChildren();
+    } catch (error) {
+      if (!error.handled) problem.replaceChildren(alertBox(error.message));
+    }
+    load();
+  }
+
+  function show(page) {
+    const hosts = page.data;
+    const online = hosts.filter((x) => x.status === "online").length;
+    const gpus = hosts.reduce((n, x) => n + x.gpus.length, 0);
+    summary.textContent = hosts.length
+      ? `${page.count} ${page.count === 1 ? "host" : "hosts"} · ${online} online · `
+        + `${gpus} ${gpus === 1 ? "GPU" : "GPUs"}`
+      : "";
+    list.setAttribute("aria-busy", "false");
+    if (!hosts.length) {
+      list.replaceChildren(emptyState(
+        ["No hosts yet — add one with ", h("code", {}, "dllab host add NAME")],
+        isAdmin ? "or with the form above, then start its agent with the command it prints."
+          : "Adding hosts takes an admin."));
+      return;
+    }
+    keepFocus(list, () => list.replaceChildren(
+      ...hosts.map((host) => hostCard(host, { isAdmin, onRemove: removeHost }))));
+  }
+
+  async function load() {
+    if (inflight || stopped) return;
+    inflight = true;
+    try {
+      const page = await api("hosts?limit=500");
+      if (stopped) return;
+      const text = JSON.stringify(page);
+      if (text !== lastData) show(page);
+      else refreshRelativeTimes(list);
+      lastData = text;
+      problem.replaceChildren();
+      status.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every `
+        + `${REFRESH_MS / 1000} s`;
+    } catch (error) {
+      if (stopped || error.handled) return;
+      problem.replaceChildren(alertBox(`Could not load hosts: ${error.message}`));
+      if (lastData === null) {
+        list.setAttribute("aria-busy", "false");
+        list.replaceChildren();
+      }
+    } finally {
+      inflight = false;
+    }
+  }
+
+  const parts = [
+    h("div", { class: "page-header" },
+      h("div", {},
+        h("h1", {}, "Hosts"),
+        h("p", { class: "page-subtitle" }, "GPU servers that run a DLLab agent.")),
+      summary),
+    isAdmin ? addHostForm(load) : null,
+    problem,
+    list,
+    status];
+  container.replaceChildren(...parts.filter(Boolean));
+
+  load();
+  const timer = setInterval(() => {
+    if (!document.hidden) load();
+  }, REFRESH_MS);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,115 @@
+// Units: the containers and processes that run on the hosts (yours; every one for an
+// admin), newest first, refreshed every 5 s. Read-only for now: the CLI and API start them.
+
+import { api } from "../api.js";
+import {
+  alertBox, badge, emptyState, formatFullDate, h, refreshRelativeTimes, relativeTime,
+  spinnerText,
+} from "../ui.js";
+
+const REFRESH_MS = 5000;
+const STATE_KIND = {
+  pending: "neutral",
+  starting: "info",
+  running: "success",
+  stopping: "info",
+  stopped: "neutral",
+  exited: "neutral",
+  failed: "danger",
+  lost: "danger",
+};
+
+function gpuList(gpus) {
+  if (!gpus.length) return h("span", { class: "muted" }, "none");
+  return h("span", { class: "unit-gpus" }, gpus.map((gpu) =>
+    h("span", { class: "gpu-chip", title: `physical GPU ${gpu.index} on the host, seen as `
+      + `GPU ${gpu.visible_index} by the unit${gpu.simulated ? " (simulated)" : ""}` },
+    `${gpu.index}→${gpu.visible_index}`, gpu.simulated ? h("span", { class: "sim-dot" }, " sim")
+      : null)));
+}
+
+function stateCell(unit) {
+  const state = badge(unit.state, STATE_KIND[unit.state] || "neutral");
+  if (unit.error) return h("div", {}, state, h("div", { class: "cell-note text-danger" }, unit.error));
+  if (unit.exit_code !== null && unit.exit_code !== undefined) {
+    return h("div", {}, state, h("div", { class: "cell-note muted" }, `exit code ${unit.exit_code}`));
+  }
+  return state;
+}
+
+export function mount(container, { user }) {
+  const isAdmin = user.role === "admin";
+  const area = h("div", { class: "card table-card", "aria-busy": "true" },
+    spinnerText("Loading units…"));
+  const summary = h("p", { class: "page-summary", "aria-live": "polite" });
+  let lastData = null;
+  let inflight = false;
+  let stopped = false;
+
+  function show(page) {
+    area.setAttribute("aria-busy", "false");
+    const running = page.data.filter((u) => u.state === "running").length;
+    summary.textContent = page.count
+      ? `${page.count} ${page.count === 1 ? "unit" : "units"} · ${running} running` : "";
+    if (!page.data.length) {
+      area.replaceChildren(emptyState("No units yet",
+        "Units are the containers and processes DLLab runs on your GPU hosts. Start one with ",
+        h("code", {}, "POST /api/v1/units"), "."));
+      return;
+    }
+    const columns = ["Name", "State", "Host", "GPUs", "Command", ...(isAdmin ? ["Owner"] : []),
+      "Created"];
+    area.replaceChildren(h("div", { class: "table-scroll" }, h("table", { class: "table" },
+      h("caption", { class: "visually-hidden" }, "Units"),
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, page.data.map((unit) => h("tr", { "data-testid": "unit-row" },
+        h("th", { scope: "row", class: "cell-strong" }, unit.name,
+          h("div", { class: "cell-note muted" }, h("code", {}, unit.id))),
+        h("td", {}, stateCell(unit)),
+        h("td", {}, unit.host || h("span", { class: "muted" }, "—")),
+        h("td", {}, gpuList(unit.gpus)),
+        h("td", { class: "cell-command" }, h("code", { title: unit.command.join(" ") },
+          unit.command.join(" "))),
+        isAdmin ? h("td", {}, unit.owner) : null,
+        h("td", { title: formatFullDate(unit.created_at) }, relativeTime(unit.created_at))))))));
+  }
+
+  async function load() {
+    if (inflight || stopped) return;
+    inflight = true;
+    try {
+      const page = await api("units?limit=200");
+      if (stopped) return;
+      const text = JSON.stringify(page);
+      if (text !== lastData) show(page);
+      else refreshRelativeTimes(area);
+      lastData = text;
+    } catch (error) {
+      if (stopped || error.handled) return;
+      area.setAttribute("aria-busy", "false");
+      area.replaceChildren(alertBox(`Could not load units: ${error.message}`));
+      lastData = null;
+    } finally {
+      inflight = false;
+    }
+  }
+
+  container.replaceChildren(
+    h("div", { class: "page-header" },
+      h("div", {},
+        h("h1", {}, "Units"),
+        h("p", { class: "page-subtitle" }, isAdmin
+          ? "Every container and process DLLab runs on the hosts, newest first."
+          : "Your containers and processes on the hosts, newest first.")),
+      summary),
+    area);
+
+  load();
+  const timer = setInterval(() => {
+    if (!document.hidden) load();
+  }, REFRESH_MS);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,214 @@
+// Small DOM and formatting helpers shared by the pages. Text always goes in through
+// textContent (never innerHTML), so names coming from the API cannot inject markup.
+
+/**
+ * h("button", {class: "btn", onclick: fn, "aria-label": "..."}, "text", child, [more])
+ * Attributes: `class`, `text`, `dataset` (object), `on<event>` (function), booleans
+ * (true sets the attribute, false/null/undefined leaves it out), anything else as-is.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let uid = 0;
+/** A unique element id with a readable prefix. */
+export function newId(prefix) {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+// ---- formatting -------------------------------------------------------------------------
+
+const dateFormat = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+});
+const fullFormat = new Intl.DateTimeFormat(undefined, {
+  dateStyle: "medium", timeStyle: "medium",
+});
+
+export function formatDate(iso) {
+  return iso ? dateFormat.format(new Date(iso)) : "—";
+}
+
+export function formatFullDate(iso) {
+  return iso ? fullFormat.format(new Date(iso)) : "";
+}
+
+/** "just now", "12 s ago", "5 min ago", "3 h ago", "2 days ago"; "in 29 days" ahead. */
+export function timeAgo(iso, now = Date.now()) {
+  if (!iso) return "never";
+  const seconds = Math.round((now - new Date(iso).getTime()) / 1000);
+  const ahead = seconds < 0;
+  const s = Math.abs(seconds);
+  let text;
+  if (s < 3) return "just now";
+  if (s < 60) text = `${s} s`;
+  else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+  else if (s < 86400) text = `${Math.floor(s / 3600)} h`;
+  else {
+    const days = Math.floor(s / 86400);
+    text = `${days} ${days === 1 ? "day" : "days"}`;
+  }
+  return ahead ? `in ${text}` : `${text} ago`;
+}
+
+/** A <time> element that shows a relative time and the full date on hover. */
+export function relativeTime(iso, emptyText = "never") {
+  if (!iso) return h("span", { class: "muted" }, emptyText);
+  return h("time", { datetime: iso, title: formatFullDate(iso), dataset: { relative: "" } },
+    timeAgo(iso));
+}
+
+/** Refresh the text of every relative <time> under `root`. */
+export function refreshRelativeTimes(root) {
+  for (const node of root.querySelectorAll("time[data-relative]")) {
+    node.textContent = timeAgo(node.getAttribute("datetime"));
+  }
+}
+
+/** "GPU-1a2b3c4d…9f0e": enough to tell GPUs apart; the full UUID goes in a title. */
+export function shortUuid(uuid) {
+  if (!uuid) return "—";
+  const match = /^(GPU-|MIG-)?([0-9a-fA-F-]+)$/.exec(uuid);
+  if (!match || uuid.length <= 20) return uuid;
+  const hex = match[2].replace(/-/g, "");
+  return `${match[1] || ""}${hex.slice(0, 8)}…${hex.slice(-4)}`;
+}
+
+// ---- components -------------------------------------------------------------------------
+
+export function badge(text, kind = "neutral", attrs = {}) {
+  return h("span", { class: `badge badge-${kind}`, ...attrs }, text);
+}
+
+export function alertBox(message, kind = "error") {
+  return h("div", { class: `alert alert-${kind}`, role: kind === "error" ? "alert" : "status" },
+    message);
+}
+
+export function spinnerText(text) {
+  return h("p", { class: "loading", role: "status" }, h("span", { class: "spinner",
+    "aria-hidden": "true" }), text);
+}
+
+export function emptyState(title, ...hint) {
+  return h("div", { class: "empty-state" }, h("p", { class: "empty-title" }, title),
+    hint.length ? h("p", { class: "empty-hint" }, hint) : null);
+}
+
+async function writeClipboard(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // fall through to the older way (e.g. permission refused)
+    }
+  }
+  const area = h("textarea", { class: "offscreen", readonly: true, "aria-hidden": "true" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  let done = false;
+  try {
+    done = document.execCommand("copy");
+  } catch {
+    done = false;
+  }
+  area.remove();
+  return done;
+}
+
+/** A "Copy" button for `text`; says "Copied" (or how to copy by hand) for a moment. */
+export function copyButton(text, label = "Copy") {
+  const button = h("button", { type: "button", class: "btn btn-secondary btn-small copy-button" },
+    label);
+  let timer = null;
+  button.addEventListener("click", async () => {
+    const ok = await writeClipboard(text);
+    button.textContent = ok ? "Copied" : "Select and copy by hand";
+    button.classList.toggle("copied", ok);
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      button.textContent = label;
+      button.classList.remove("copied");
+    }, 2000);
+  });
+  return button;
+}
+
+/**
+ * A panel for a secret that the API shows only once: the value in a selectable code
+ * block, a Copy button, the "shown only now" warning and a Done button.
+ */
+export function secretPanel({ title, description, value, valueLabel, onDone, testId }) {
+  const codeId = newId("secret");
+  const panel = h("section", { class: "secret-panel", role: "status", "aria-live": "polite",
+    "data-testid": testId },
+  h("div", { class: "secret-head" },
+    h("h3", { class: "secret-title" }, title),
+    h("span", { class: "badge badge-warning" }, "Shown only now")),
+  h("p", { class: "secret-text" }, description),
+  h("div", { class: "secret-row" },
+    h("code", { id: codeId, class: "secret-value", tabindex: "0", "aria-label": valueLabel },
+      value),
+    copyButton(value)),
+  h("div", { class: "secret-actions" },
+    h("button", { type: "button", class: "btn btn-secondary", onclick: () => onDone(panel) },
+      "Done, I have saved it")));
+  return panel;
+}
+
+/**
+ * Ask for confirmation in a modal <dialog>. Resolves true when confirmed.
+ */
+export function confirmDialog({ title, message, confirmLabel = "Confirm", danger = false }) {
+  return new Promise((resolve) => {
+    const titleId = newId("dialog-title");
+    const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
+      h("form", { method: "dialog" },
+        h("h2", { id: titleId, class: "dialog-title" }, title),
+        h("p", { class: "dialog-text" }, message),
+        h("div", { class: "dialog-actions" },
+          h("button", { value: "cancel", class: "btn btn-secondary", autofocus: true }, "Cancel"),
+          h("button", { value: "confirm", class: `btn ${danger ? "btn-danger" : "btn-primary"}` },
+            confirmLabel))));
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "confirm");
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** Remember which element (by data-focus-key) had focus, to restore it after a re-render. */
+export function keepFocus(root, render) {
+  const active = document.activeElement;
+  const key = active && root.contains(active) ? active.dataset.focusKey : undefined;
+  render();
+  if (key) {
+    const again = root.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    if (again) again.focus();
+  }
+}

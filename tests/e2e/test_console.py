@@ -1,0 +1,251 @@
+"""The web console in a real browser against a live control plane."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+Login = Callable[..., None]
+Shot = Callable[[Page, str], None]
+
+
+def test_wrong_password_shows_the_message(page: Page, shot: Shot) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"#/login"))
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong username or password")
+    expect(page.get_by_label("Password")).to_have_value("")
+    expect(page.get_by_test_id("user-name")).to_have_count(0)
+    shot(page, "login-error")
+
+
+def test_login_shows_the_user(page: Page, login: Login, shot: Shot) -> None:
+    page.goto("/")
+    shot(page, "login")
+    login(page)
+    expect(page).to_have_url(re.compile(r"#/hosts$"))
+    expect(page.get_by_test_id("user-name")).to_have_text("admin")
+    expect(page.get_by_test_id("user-role")).to_have_text("admin")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    # The session lives in cookies: a reload stays logged in.
+    page.reload()
+    expect(page.get_by_test_id("user-name")).to_have_text("admin")
+
+
+def test_a_page_asked_before_login_opens_after_it(page: Page, login: Login) -> None:
+    page.goto("/#/tokens")
+    expect(page).to_have_url(re.compile(r"#/login\?next=%2Ftokens$"))
+    login(page)
+    expect(page).to_have_url(re.compile(r"#/tokens$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("API tokens")
+
+
+def test_hosts_page_empty_state(page: Page, login: Login, shot: Shot) -> None:
+    page.goto("/#/hosts")
+    login(page)
+    expect(page.get_by_text("No hosts yet — add one with dllab host add NAME")).to_be_visible()
+    shot(page, "hosts-empty")
+
+
+def test_hosts_page_shows_the_online_host_and_its_simulated_gpus(
+        page: Page, login: Login, agent_host: Callable[..., dict[str, str]], shot: Shot) -> None:
+    agent_host("gpu-1", gpus=4)
+    page.goto("/#/hosts")
+    login(page)
+    card = page.get_by_test_id("host-card").filter(has=page.get_by_role("heading", name="gpu-1"))
+    expect(card.get_by_test_id("host-status")).to_have_text("online")
+    expect(card).to_contain_text("process")
+    expect(card).to_contain_text("127.0.0.1")
+    gpus = card.get_by_test_id("gpu-card")
+    expect(gpus).to_have_count(4)
+    expect(card.get_by_test_id("gpu-simulated")).to_have_count(4)
+    for index in range(4):
+        gpu = gpus.nth(index)
+        expect(gpu).to_contain_text(f"GPU {index}")
+        expect(gpu).to_contain_text("DLLab Simulated GPU")
+        expect(gpu).to_contain_text("simulated")
+        expect(gpu).to_contain_text("0.0 / 16.0 GiB")
+        expect(gpu.locator("code")).to_have_attribute(
+            "title", f"GPU-00000000-0000-0000-0000-{index:012d}")
+    expect(page.get_by_text("1 host · 1 online · 4 GPUs")).to_be_visible()
+    shot(page, "hosts")
+
+
+def test_hosts_page_refreshes_by_itself(
+        page: Page, login: Login, agent_host: Callable[..., dict[str, str]]) -> None:
+    page.goto("/#/hosts")
+    login(page)
+    expect(page.get_by_text("No hosts yet")).to_be_visible()
+    agent_host("gpu-late", gpus=2)
+    # No reload: the page polls every 5 s.
+    card = page.get_by_test_id("host-card")
+    expect(card.get_by_role("heading", name="gpu-late")).to_be_visible(timeout=12_000)
+    expect(card.get_by_test_id("gpu-card")).to_have_count(2)
+
+
+def test_admin_adds_a_host_and_sees_its_agent_command_once(
+        page: Page, login: Login, live_server: str, shot: Shot) -> None:
+    page.goto("/#/hosts")
+    login(page)
+    page.get_by_label("Host name").fill("gpu-2")
+    page.get_by_role("button", name="Add host").click()
+    panel = page.get_by_test_id("agent-command-panel")
+    expect(panel).to_contain_text("Shown only now")
+    command = panel.get_by_label("Agent command")
+    expect(command).to_contain_text(f"dllab agent --server {live_server} --token ")
+    card = page.get_by_test_id("host-card").filter(has=page.get_by_role("heading", name="gpu-2"))
+    expect(card.get_by_test_id("host-status")).to_have_text("new")
+    expect(card).to_contain_text("Waiting for this host's agent to register")
+    shot(page, "hosts-added")
+
+    # The same name again: the API's message is shown.
+    page.get_by_label("Host name").fill("gpu-2")
+    page.get_by_role("button", name="Add host").click()
+    expect(page.get_by_role("alert")).to_have_text("host 'gpu-2' exists already")
+
+    # Shown once: gone after a reload, and the host token is never listed again.
+    page.reload()
+    expect(card.get_by_test_id("host-status")).to_have_text("new")
+    expect(page.get_by_test_id("agent-command-panel")).to_have_count(0)
+
+    # Remove it, after confirming.
+    card.get_by_role("button", name="Remove host gpu-2").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove host").click()
+    expect(card).to_have_count(0)
+    expect(page.get_by_text("No hosts yet")).to_be_visible()
+
+
+def test_token_is_shown_once_listed_and_revoked(
+        page: Page, login: Login, live_server: str, shot: Shot) -> None:
+    page.goto("/#/tokens")
+    login(page)
+    expect(page.get_by_text("No API tokens yet")).to_be_visible()
+    page.get_by_label("Token name").fill("ci-runner")
+    page.get_by_label("Expires after").select_option(label="30 days")
+    page.get_by_role("button", name="Create token").click()
+
+    panel = page.get_by_test_id("token-secret-panel")
+    expect(panel).to_contain_text("Shown only now")
+    expect(panel.get_by_role("button", name="Copy")).to_be_visible()
+    secret = panel.get_by_label("New token secret").inner_text().strip()
+    assert len(secret) > 20
+    row = page.get_by_test_id("token-row").filter(has_text="ci-runner")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(secret[:10])
+    expect(row).not_to_contain_text(secret)
+    expect(row.locator("td").nth(2)).not_to_have_text("Never")  # expires in 30 days
+    shot(page, "tokens-created")
+
+    me = httpx.get(f"{live_server}/api/v1/users/me",
+                   headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "admin"
+
+    # The secret is not shown again.
+    page.get_by_role("button", name="Done, I have saved it").click()
+    expect(page.get_by_test_id("token-secret-panel")).to_have_count(0)
+    page.reload()
+    expect(row).to_have_count(1)
+    expect(page.get_by_text(secret)).to_have_count(0)
+
+    # Revoking asks first; Cancel keeps the token.
+    row.get_by_role("button", name="Revoke token ci-runner").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Revoke token ci-runner?")
+    shot(page, "tokens-revoke-dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(row).to_have_count(1)
+
+    row.get_by_role("button", name="Revoke token ci-runner").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke token").click()
+    expect(row).to_have_count(0)
+    expect(page.get_by_text("Token ci-runner revoked.")).to_be_visible()
+    expect(page.get_by_text("No API tokens yet")).to_be_visible()
+
+    me = httpx.get(f"{live_server}/api/v1/users/me",
+                   headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+    assert me.status_code == 401, me.text
+
+
+def test_logout_returns_to_login_and_ends_the_session(
+        page: Page, login: Login, shot: Shot) -> None:
+    page.goto("/")
+    login(page)
+    assert page.request.get("/api/v1/users/me").status == 200
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"#/login$"))
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    # page.request shares the browser's cookies.
+    assert page.request.get("/api/v1/users/me").status == 401
+    # Pages now send the browser back to the login form.
+    page.goto("/#/hosts")
+    expect(page).to_have_url(re.compile(r"#/login\?next=%2Fhosts$"))
+    shot(page, "logged-out")
+
+
+def test_an_ended_session_sends_the_page_to_login(
+        page: Page, login: Login, agent_host: Callable[..., dict[str, str]]) -> None:
+    agent_host("gpu-1")
+    page.goto("/#/hosts")
+    login(page)
+    expect(page.get_by_test_id("host-card")).to_have_count(1)
+    # The session ends behind the page's back (here: its cookie is dropped); the next
+    # refresh answers 401 and the console goes to the login form and says why.
+    page.context.clear_cookies()
+    expect(page).to_have_url(re.compile(r"#/login\?next=%2Fhosts$"), timeout=12_000)
+    expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()
+
+
+def test_a_plain_user_does_not_see_the_add_host_form(
+        page: Page, login: Login, make_user: Callable[..., dict[str, str]],
+        agent_host: Callable[..., dict[str, str]], shot: Shot) -> None:
+    agent_host("gpu-1", gpus=2)
+    make_user("alice")
+    password = "alice-password"
+    page.goto("/")
+    login(page, "alice", password)
+    expect(page.get_by_test_id("user-role")).to_have_text("user")
+    expect(page.get_by_test_id("host-card")).to_have_count(1)
+    expect(page.get_by_test_id("gpu-card")).to_have_count(2)
+    expect(page.get_by_test_id("add-host")).to_have_count(0)
+    expect(page.get_by_label("Host name")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("Remove host"))).to_have_count(0)
+    expect(page.get_by_role("main")).not_to_contain_text("null")
+    shot(page, "hosts-user")
+
+
+def test_units_page_empty_state(page: Page, login: Login, shot: Shot) -> None:
+    page.goto("/#/units")
+    login(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Units")
+    expect(page.get_by_text("No units yet")).to_be_visible()
+    shot(page, "units-empty")
+
+
+def test_units_page_lists_a_unit_with_its_remapped_gpus(
+        page: Page, login: Login, admin_api: httpx.Client,
+        agent_host: Callable[..., dict[str, str]], shot: Shot) -> None:
+    agent_host("gpu-1", gpus=4)
+    created = admin_api.post("/units", json={"name": "train-mnist", "gpus": 2,
+                                             "command": ["python", "train.py", "--epochs", "3"]})
+    assert created.status_code == 201, created.text
+    unit = created.json()
+    page.goto("/#/units")
+    login(page)
+    row = page.get_by_test_id("unit-row").filter(has_text="train-mnist")
+    expect(row).to_contain_text(unit["id"])
+    expect(row).to_contain_text(unit["state"])
+    expect(row).to_contain_text("gpu-1")
+    expect(row).to_contain_text("python train.py --epochs 3")
+    for gpu in unit["gpus"]:
+        expect(row).to_contain_text(f"{gpu['index']}→{gpu['visible_index']}")
+    shot(page, "units")

@@ -1,0 +1,147 @@
+"""The agent's commands, called directly with a fake runtime and a recording client."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from dllab.protocol import ObservedState, UnitReport
+from dllab_agent.client import ControlPlaneUnreachable
+from dllab_agent.context import AgentContext
+from dllab_agent.tasks import start_unit, stop_unit
+from fakes import CrashingRuntime, FakeRuntime, NeverStartsRuntime
+
+
+class RecordingClient:
+    """Stands in for ``ControlPlaneClient``: records reports; ``down`` makes them fail."""
+
+    def __init__(self) -> None:
+        self.reports: list[UnitReport] = []
+        self.down = False
+
+    def report(self, report: UnitReport) -> None:
+        if self.down:
+            raise ControlPlaneUnreachable("control plane at http://cp.test unreachable")
+        self.reports.append(report)
+
+
+def spec(unit_id: str = "u-1", **fields) -> dict:
+    return {
+        "unit_id": unit_id,
+        "name": f"job-7-worker-{unit_id}",
+        "command": ["python", "-c", "print(1)"],
+        "gpus": [0, 1],
+        "ports": [6006],
+        **fields,
+    }
+
+
+@pytest.fixture
+def client() -> RecordingClient:
+    return RecordingClient()
+
+
+def test_start_runs_the_unit_and_reports_it(client):
+    runtime = FakeRuntime()
+    report = start_unit(AgentContext(runtime, client), spec())
+
+    assert report.state is ObservedState.running and report.ports == {6006: 40000}
+    assert [s.unit_id for s in runtime.started] == ["u-1"]
+    assert client.reports == [report]
+
+
+def test_a_start_delivered_twice_starts_one_unit(client):
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client)
+    first = start_unit(ctx, spec())
+    second = start_unit(ctx, spec())
+
+    assert len(runtime.started) == 1
+    assert second.runtime_id == first.runtime_id
+    assert [r.state for r in client.reports] == [ObservedState.running, ObservedState.running]
+
+
+def test_a_start_of_a_unit_that_already_ended_does_not_rerun_it(client):
+    runtime = CrashingRuntime()
+    ctx = AgentContext(runtime, client)
+    start_unit(ctx, spec())
+    again = start_unit(ctx, spec())
+
+    assert len(runtime.started) == 1
+    assert (again.state, again.exit_code) == (ObservedState.exited, 1)
+
+
+def test_a_start_failure_is_reported_with_its_reason(client):
+    report = start_unit(AgentContext(NeverStartsRuntime(), client), spec())
+
+    assert report.state is ObservedState.exited
+    assert report.exit_code is None
+    assert "the fake never starts" in report.error
+    assert client.reports == [report]
+
+
+def test_an_invalid_spec_is_reported_against_its_unit(client):
+    runtime = FakeRuntime()
+    report = start_unit(AgentContext(runtime, client), spec(gpus="all"))
+
+    assert runtime.started == []
+    assert report.state is ObservedState.exited and "invalid unit spec" in report.error
+    assert client.reports == [report]
+
+
+def test_a_spec_without_a_unit_id_is_refused_without_a_report(client):
+    assert start_unit(AgentContext(FakeRuntime(), client), {"name": "x"}) is None
+    assert client.reports == []
+
+
+def test_stop_removes_the_unit_and_reports_it_missing(client):
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client)
+    start_unit(ctx, spec())
+    report = stop_unit(ctx, "u-1")
+
+    assert runtime.stopped == ["u-1"]
+    assert runtime.inspect("u-1").state is ObservedState.missing
+    assert report == UnitReport(unit_id="u-1", state=ObservedState.missing)
+    assert client.reports[-1] == report
+
+
+def test_stopping_a_missing_unit_is_a_success(client):
+    runtime = FakeRuntime()
+    report = stop_unit(AgentContext(runtime, client), "never-started")
+
+    assert runtime.stopped == []
+    assert client.reports == [report] and report.state is ObservedState.missing
+
+
+def test_reports_the_control_plane_missed_are_sent_again(client):
+    ctx = AgentContext(NeverStartsRuntime(), client)
+    client.down = True
+    start_unit(ctx, spec("u-1"))
+    start_unit(ctx, spec("u-2"))
+    client.down = False
+
+    ctx.resend_unsent(skip={"u-2"})  # u-2 was in a newer heartbeat
+    ctx.resend_unsent()
+
+    assert [(r.unit_id, r.state) for r in client.reports] == [("u-1", ObservedState.exited)]
+
+
+def test_each_state_change_is_logged_once(client, caplog):
+    caplog.set_level(logging.INFO, logger="dllab_agent")
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client)
+    start_unit(ctx, spec())
+    ctx.observe(runtime.list(), complete=True)
+    runtime.finish("u-1", 3)
+    ctx.observe(runtime.list(), complete=True)
+    runtime.stop("u-1")
+    ctx.observe(runtime.list(), complete=True)
+
+    changes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unit u-1:")]
+    assert changes == [
+        "unit u-1: running",
+        "unit u-1: running -> exited, exit code 3",
+        "unit u-1: exited -> missing",
+    ]

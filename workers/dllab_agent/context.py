@@ -1,0 +1,108 @@
+"""What the Celery tasks and the heartbeat share while an agent runs.
+
+Built when the agent starts, never at import: tests build one around a fake runtime and a
+recording client, and several agents can run in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Iterable
+
+from dllab.protocol import ObservedState, UnitReport
+
+from dllab_agent.client import ControlPlaneClient, ControlPlaneError
+from dllab_agent.logship import LogShipping
+from dllab_agent.runtime.base import Runtime
+
+log = logging.getLogger("dllab_agent")
+
+
+def describe(report: UnitReport) -> str:
+    words = [report.state.value]
+    if report.exit_code is not None:
+        words.append(f"exit code {report.exit_code}")
+    if report.error:
+        words.append(f"error: {report.error}")
+    return ", ".join(words)
+
+
+class AgentContext:
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: ControlPlaneClient,
+        *,
+        logs: LogShipping | None = None,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.logs = logs
+        self.stop_timeout = stop_timeout
+        self._states: dict[str, ObservedState] = {}
+        self._unsent: dict[str, UnitReport] = {}
+        self._unit_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def unit_lock(self, unit_id: str) -> threading.Lock:
+        """Held while a command acts on one unit: a command delivered twice at once (the
+        worker runs several threads) must not check the world before the other acted."""
+        with self._lock:
+            return self._unit_locks.setdefault(unit_id, threading.Lock())
+
+    def report(self, report: UnitReport) -> None:
+        """Tell the control plane now; if it is away, the next heartbeat tries again."""
+        self.observe([report])
+        try:
+            self.client.report(report)
+        except ControlPlaneError as exc:
+            log.warning("report of unit %s not sent (%s); retrying later", report.unit_id, exc)
+            with self._lock:
+                self._unsent[report.unit_id] = report
+        else:
+            with self._lock:
+                self._unsent.pop(report.unit_id, None)
+
+    def resend_unsent(self, skip: Collection[str] = ()) -> None:
+        """Send reports that failed: a start failure or a stop is known from nothing else.
+
+        Units in ``skip`` were just sent in a heartbeat, which is newer: theirs are dropped.
+        """
+        with self._lock:
+            for unit_id in skip:
+                self._unsent.pop(unit_id, None)
+            unsent = list(self._unsent.values())
+        for report in unsent:
+            self.report(report)
+
+    def observe(self, reports: Iterable[UnitReport], *, complete: bool = False) -> None:
+        """Log each unit's state change and ship its log.
+
+        ``complete``: ``reports`` is every unit the runtime holds, so units left out of it
+        are gone.
+        """
+        reports = list(reports)
+        with self._lock:
+            changes = []
+            for report in reports:
+                if self._states.get(report.unit_id) != report.state:
+                    changes.append((self._states.get(report.unit_id), report))
+                    self._states[report.unit_id] = report.state
+            if complete:
+                seen = {report.unit_id for report in reports}
+                for unit_id, state in list(self._states.items()):
+                    if unit_id not in seen and state is not ObservedState.missing:
+                        gone = UnitReport(unit_id=unit_id, state=ObservedState.missing)
+                        changes.append((state, gone))
+                        self._states[unit_id] = ObservedState.missing
+        for before, report in changes:
+            if before is None:
+                log.info("unit %s: %s", report.unit_id, describe(report))
+            else:
+                log.info("unit %s: %s -> %s", report.unit_id, before.value, describe(report))
+        if self.logs is not None:
+            for report in reports:
+                if report.state is not ObservedState.missing:
+                    self.logs.watch(report.unit_id)

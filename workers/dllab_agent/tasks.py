@@ -1,0 +1,77 @@
+"""The commands an agent serves: thin Celery tasks over plain functions.
+
+Each command checks the world before acting, because ``acks_late`` means a command can be
+delivered twice (an agent killed mid-task gets it again): starting a unit that exists does
+nothing new, stopping a missing unit is a success. Either way the control plane hears what
+is true afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from dllab import protocol
+from dllab.protocol import ObservedState, UnitReport, UnitSpec
+from pydantic import ValidationError
+
+from dllab_agent.context import AgentContext, describe
+from dllab_agent.runtime.base import RuntimeStartError
+
+log = logging.getLogger("dllab_agent")
+
+
+def start_unit(ctx: AgentContext, spec_data: dict[str, Any]) -> UnitReport | None:
+    """Start the unit unless it exists; report its state. ``None``: no unit id to report."""
+    try:
+        spec = UnitSpec.model_validate(spec_data)
+    except ValidationError as exc:
+        unit_id = spec_data.get("unit_id") if isinstance(spec_data, dict) else None
+        log.error("start_unit %s refused: invalid unit spec: %s", unit_id, exc)
+        if not isinstance(unit_id, str):
+            return None
+        report = UnitReport(
+            unit_id=unit_id, state=ObservedState.exited, error=f"invalid unit spec: {exc}"
+        )
+        ctx.report(report)
+        return report
+    log.info("start_unit %s (%s) received", spec.unit_id, spec.name)
+    with ctx.unit_lock(spec.unit_id):
+        current = ctx.runtime.inspect(spec.unit_id)
+        if current.state is not ObservedState.missing:
+            log.info("unit %s exists (%s): not starting it again", spec.unit_id, describe(current))
+            report = current
+        else:
+            try:
+                report = ctx.runtime.start(spec)
+            except RuntimeStartError as exc:
+                log.warning("unit %s could not start: %s", spec.unit_id, exc)
+                report = UnitReport(
+                    unit_id=spec.unit_id, state=ObservedState.exited, error=str(exc)
+                )
+        ctx.report(report)
+    return report
+
+
+def stop_unit(ctx: AgentContext, unit_id: str) -> UnitReport:
+    """Stop and remove the unit (a missing one is already stopped); report it missing."""
+    log.info("stop_unit %s received", unit_id)
+    with ctx.unit_lock(unit_id):
+        ctx.runtime.stop(unit_id, timeout=ctx.stop_timeout)
+        report = UnitReport(unit_id=unit_id, state=ObservedState.missing)
+        ctx.report(report)
+    return report
+
+
+def register_tasks(app: Celery, ctx: AgentContext) -> None:
+    """Bind the commands to ``ctx`` on ``app`` only (``shared=False``: other apps in the
+    process, such as a second agent in a test, keep their own)."""
+
+    @app.task(name=protocol.TASK_START_UNIT, shared=False, ignore_result=True)
+    def start_unit_task(spec: dict[str, Any]) -> None:
+        start_unit(ctx, spec)
+
+    @app.task(name=protocol.TASK_STOP_UNIT, shared=False, ignore_result=True)
+    def stop_unit_task(unit_id: str) -> None:
+        stop_unit(ctx, unit_id)
