@@ -85,8 +85,9 @@ LOG=$ROOTFS.log
 cleanup() {
     # debootstrap mounts /proc and /sys in the target; never rm -rf through a mount.
     local m
+    set +e  # best effort: errexit would end the trap at the first failing command
     grep -o " $ROOTFS/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
+        umount -l "$m" 2>/dev/null
     done
     rm -rf --one-file-system "$ROOTFS"
     rm -f "$LOG"

@@ -1,4 +1,8 @@
-"""Dependencies as ``Annotated`` aliases: ``SessionDep``, ``CurrentUser``, ``AdminUser``..."""
+"""Dependencies as ``Annotated`` aliases: ``SessionDep``, ``CurrentUser``, ``AdminUser``...
+
+Those that do no I/O are ``async``: FastAPI runs a sync dependency in a worker thread,
+and each such hop costs more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     return request.app.state.context  # type: ignore[no-any-return]
 
 
@@ -36,11 +40,11 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_settings(context: ContextDep) -> Settings:
+async def get_settings(context: ContextDep) -> Settings:
     return context.settings
 
 
-def get_dispatcher(context: ContextDep) -> Dispatcher:
+async def get_dispatcher(context: ContextDep) -> Dispatcher:
     return context.dispatcher
 
 
@@ -80,14 +84,14 @@ def get_caller(request: Request, session: SessionDep) -> auth.Caller:
 CallerDep = Annotated[auth.Caller, Depends(get_caller)]
 
 
-def get_user(caller: CallerDep) -> User:
+async def get_user(caller: CallerDep) -> User:
     return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_user)]
 
 
-def get_admin(user: CurrentUser) -> User:
+async def get_admin(user: CurrentUser) -> User:
     if not user.is_admin:
         raise Forbidden("only an admin may do this", reason="admin_only")
     return user

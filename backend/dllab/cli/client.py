@@ -28,8 +28,7 @@ def save_login(server: str, token: str) -> Path:
 class Api:
     def __init__(self, server: str, token: str | None):
         self.server = server.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.server + "/api/v1", headers=headers, timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     @classmethod
     def from_config(cls) -> Api:
@@ -46,7 +45,9 @@ class Api:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self.http.request(method, path, **kwargs)
+            # A connection per call: a CLI command makes one or two.
+            response = httpx.request(method, f"{self.server}/api/v1{path}",
+                                     headers=self.headers, timeout=30, **kwargs)
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {self.server}: {exc}") from exc
         if response.status_code >= 400:

@@ -28,8 +28,17 @@ def server() -> None:
     from dllab.main import create_app
 
     settings = get_settings()
+    logging.getLogger("uvicorn.access").addFilter(_QuietAgentPolls())
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info", proxy_headers=True)
+
+
+class _QuietAgentPolls(logging.Filter):
+    """Keep heartbeats and log batches (several a second per host) out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(isinstance(a, str) and a.startswith("/api/v1/agent/")
+                       for a in (record.args or ()))
 
 
 @click.command()
@@ -57,6 +66,7 @@ def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int |
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
     try:
         run_agent(server=server_url, token=token, runtime_kind=runtime,
                   simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
@@ -121,6 +131,7 @@ def up(simulate_gpus: int) -> None:
     """
     from dllab_agent.gpu import nvml_available
 
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM too
     settings = get_settings()
     password, token = _prepare(settings)
     env = {**os.environ, "DLLAB_HOME": str(settings.home.resolve())}
@@ -149,6 +160,10 @@ def up(simulate_gpus: int) -> None:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
