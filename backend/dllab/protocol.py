@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Celery tasks the agent serves. Arguments are plain JSON: a spec dict, or a unit id.
 TASK_START_UNIT = "dllab.start_unit"
@@ -29,6 +29,12 @@ LABEL_WORKLOAD = "dllab.workload"
 LABEL_HOST = "dllab.host"
 
 HEARTBEAT_SECONDS = 5.0
+
+# Bounds that keep what agents send storable on every database.
+UnitId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ExitCode = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+EpochSeconds = Annotated[float, Field(ge=0, le=4_102_444_800)]  # up to the year 2100
 
 
 def host_queue(host_name: str) -> str:
@@ -85,7 +91,7 @@ class UnitSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unit_id: str
+    unit_id: UnitId
     name: str
     image: str | None = None  # docker runtime; the process runtime ignores it
     command: list[str]
@@ -95,7 +101,7 @@ class UnitSpec(BaseModel):
     gpus_simulated: bool = False  # no device request reaches the engine
     cpus: float | None = None
     memory_mib: int | None = None
-    ports: list[int] = Field(default_factory=list)  # ports the unit listens on
+    ports: list[Port] = Field(default_factory=list)  # ports the unit listens on
     mounts: list[Mount] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -105,24 +111,24 @@ class UnitReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unit_id: str
+    unit_id: UnitId
     state: ObservedState
-    exit_code: int | None = None
-    error: str | None = None
-    runtime_id: str | None = None  # container id or process id
-    ports: dict[int, int] = Field(default_factory=dict)  # unit port -> host port
-    started_at: float | None = None
-    finished_at: float | None = None
+    exit_code: ExitCode | None = None
+    error: str | None = Field(default=None, max_length=8192)
+    runtime_id: str | None = Field(default=None, max_length=128)  # container or process id
+    ports: dict[Port, Port] = Field(default_factory=dict, max_length=64)  # unit -> host port
+    started_at: EpochSeconds | None = None
+    finished_at: EpochSeconds | None = None
 
 
 class GpuInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    index: int
-    uuid: str
-    model: str
-    memory_total_mib: int
-    memory_used_mib: int
+    index: int = Field(ge=0, le=1023)
+    uuid: str = Field(min_length=1, max_length=128)
+    model: str = Field(max_length=255)
+    memory_total_mib: int = Field(ge=0, le=2**31 - 1)
+    memory_used_mib: int = Field(ge=0, le=2**31 - 1)
     simulated: bool = False
 
 
@@ -160,8 +166,8 @@ class UnitLogLines(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    offset: int = Field(ge=0)
-    lines: list[str] = Field(max_length=10_000)
+    offset: int = Field(ge=0, le=2**62)
+    lines: list[Annotated[str, StringConstraints(max_length=65_536)]] = Field(max_length=10_000)
 
 
 class UnitLogAck(BaseModel):

@@ -26,12 +26,13 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored: str) -> bool:
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
-    except ValueError:
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+    except ValueError:  # binascii.Error is one
         return False
     if scheme != "scrypt":
         return False
-    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT)
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return hmac.compare_digest(digest, expected)
 
 
 def new_token(prefix: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from dllab.api.context import AppContext
@@ -110,4 +110,6 @@ def get_host(request: Request, session: SessionDep) -> Host:
 CurrentHost = Annotated[Host, Depends(get_host)]
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # integer columns are 32-bit
+UnitIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from dllab.api.deps import AdminUser, CurrentUser, Limit, Offset, SessionDep, SettingsDep
+from dllab.api.deps import AdminUser, CurrentUser, Limit, Offset, RowId, SessionDep, SettingsDep
 from dllab.schemas.common import Page
 from dllab.schemas.hosts import HostCreate, HostCreated, HostPublic
 from dllab.services import hosts
@@ -26,7 +26,7 @@ def add_host(body: HostCreate, _: AdminUser, session: SessionDep,
 
 
 @router.delete("/{host_id}", status_code=204)
-def remove_host(host_id: int, _: AdminUser, session: SessionDep) -> Response:
+def remove_host(host_id: RowId, _: AdminUser, session: SessionDep) -> Response:
     """Remove a host that runs no unit (admin only); its token stops working."""
     hosts.remove_host(session, host_id)
     return Response(status_code=204)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from dllab.api.deps import CurrentUser, Limit, Offset, SessionDep
+from dllab.api.deps import CurrentUser, Limit, Offset, RowId, SessionDep
 from dllab.schemas.common import Page
 from dllab.schemas.tokens import TokenCreate, TokenCreated, TokenPublic
 from dllab.services import tokens
@@ -26,7 +26,7 @@ def create_token(body: TokenCreate, user: CurrentUser, session: SessionDep) -> T
 
 
 @router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def revoke_token(token_id: RowId, user: CurrentUser, session: SessionDep) -> Response:
     """Revoke one of your tokens; it stops working at once."""
     tokens.revoke_token(session, user, token_id)
     return Response(status_code=204)

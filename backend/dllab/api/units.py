@@ -14,6 +14,7 @@ from dllab.api.deps import (
     Offset,
     SessionDep,
     SettingsDep,
+    UnitIdPath,
 )
 from dllab.protocol import UnitState
 from dllab.schemas.common import Page
@@ -41,13 +42,13 @@ def create_unit(body: UnitCreate, user: CurrentUser, session: SessionDep,
 
 
 @router.get("/{unit_id}", response_model=UnitPublic)
-def get_unit(unit_id: str, user: CurrentUser, session: SessionDep) -> UnitPublic:
+def get_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep) -> UnitPublic:
     """One unit: state, host, physical and visible GPUs, ports, exit code."""
     return units.to_public(session, units.get_unit(session, user, unit_id))
 
 
 @router.post("/{unit_id}/stop", response_model=UnitPublic)
-def stop_unit(unit_id: str, user: CurrentUser, session: SessionDep,
+def stop_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep,
               dispatcher: DispatcherDep) -> UnitPublic:
     """Stop a unit and remove it from its host; its record and logs stay."""
     return units.to_public(session, units.stop_unit(session, dispatcher, user, unit_id))
@@ -55,7 +56,7 @@ def stop_unit(unit_id: str, user: CurrentUser, session: SessionDep,
 
 @router.get("/{unit_id}/logs", response_class=PlainTextResponse, response_model=None,
             responses={200: {"content": {"text/plain": {}}}})
-async def unit_logs(unit_id: str, user: CurrentUser, context: ContextDep,
+async def unit_logs(unit_id: UnitIdPath, user: CurrentUser, context: ContextDep,
                     tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
                     follow: bool = False) -> PlainTextResponse | StreamingResponse:
     """The unit's output, one timestamped line each. ``follow`` streams new lines until

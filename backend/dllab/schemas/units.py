@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from dllab.protocol import UnitState
+from dllab.protocol import Port, UnitState
 from dllab.schemas.common import Input, Name
 
 Arg = Annotated[str, StringConstraints(max_length=4096)]
@@ -25,7 +25,7 @@ class UnitCreate(Input):
     gpus: int = Field(default=0, ge=0, le=64)
     cpus: float | None = Field(default=None, gt=0, le=1024)
     memory_mib: int | None = Field(default=None, ge=16, le=16 * 1024 * 1024)
-    ports: list[int] = Field(default_factory=list, max_length=16)
+    ports: list[Port] = Field(default_factory=list, max_length=16)
     host: Name | None = Field(default=None, description="run on this host only")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,11 @@ from dllab.security import (
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    return hash_password(new_password())
 
 
 @dataclass
@@ -53,9 +59,11 @@ def ensure_admin(session: Session, settings: Settings) -> str | None:
 
 
 def check_password(session: Session, username: str, password: str) -> User:
+    if "\x00" in username:  # no user has one, and PostgreSQL refuses to compare it
+        raise NotAuthenticated("wrong username or password", reason="bad_credentials")
     user = session.scalar(select(User).where(User.username == username))
-    # Hash even for unknown users so that timing does not tell which usernames exist.
-    stored = user.password_hash if user else hash_password("x")
+    # Hash once for unknown users too, so that timing does not tell which usernames exist.
+    stored = user.password_hash if user else _unknown_user_hash()
     if not verify_password(password, stored) or user is None:
         raise NotAuthenticated("wrong username or password", reason="bad_credentials")
     return user

@@ -39,7 +39,8 @@ class LogStore:
             return []
         with path.open("rb") as f:
             data = f.read(upto) if upto is not None else f.read()
-        lines = data.decode("utf-8", "replace").splitlines()
+        # Split on "\n" alone: a line may hold a carriage return (progress bars do).
+        lines = data.decode("utf-8", "replace").split("\n")[:-1]
         return list(deque(lines, maxlen=tail)) if tail else lines
 
     async def follow(self, unit_id: str, tail: int | None,
@@ -59,7 +60,7 @@ class LogStore:
                 # A line being written may be seen half; keep it for the next round.
                 complete = chunk[: chunk.rfind(b"\n") + 1]
                 position += len(complete)
-                for line in complete.decode("utf-8", "replace").splitlines():
+                for line in complete.decode("utf-8", "replace").split("\n")[:-1]:
                     yield line + "\n"
             elif not running:
                 return
