@@ -41,7 +41,7 @@ def place(hosts: list[HostView], gpus: int) -> Placement | None:
     candidates = [h for h in hosts if fits(h, gpus)]
     if not candidates:
         return None
-    best = max(candidates, key=lambda h: (score(h, gpus), h.name))
+    best = min(candidates, key=lambda h: (-score(h, gpus), h.name))  # ties: first by name
     return Placement(best.name, tuple(best.free[:gpus]))
 
 
@@ -51,4 +51,5 @@ def why_not(hosts: list[HostView], gpus: int) -> str:
     if not online:
         return "no online host"
     largest = max(len(h.free) for h in online)
-    return f"needs {gpus} GPUs on one host; largest free block is {largest}"
+    return f"needs {gpus} GPU{'s' if gpus != 1 else ''} on one host; " \
+           f"largest free block is {largest}"

@@ -69,7 +69,8 @@ def _apply(unit: Unit, report: UnitReport) -> None:
 def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
                   reports: list[UnitReport]) -> None:
     """Apply the reports, then have the agent remove what should no longer be there: units
-    that have ended (their exit is recorded) and units this host should not run at all."""
+    that have ended (their exit is recorded), units being stopped (again, in case the
+    first command was lost) and units this host should not run at all."""
     units = {u.id: u for u in session.scalars(select(Unit).where(
         Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
     remove = []
@@ -78,7 +79,8 @@ def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
         if unit is not None:
             _apply(unit, report)
         if report.state != ObservedState.missing and (
-                unit is None or UnitState(unit.state).final):
+                unit is None or UnitState(unit.state).final
+                or unit.state == UnitState.stopping):
             remove.append(report.unit_id)
     session.commit()
     for unit_id in remove:

@@ -1,0 +1,100 @@
+"""``dllab.scheduler.placement``: pure functions over hosts, tested with tables."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import pytest
+
+from dllab.scheduler.placement import HostView, Placement, fits, place, score, why_not
+
+
+def host(name: str, gpus: int = 4, used: tuple[int, ...] = (), online: bool = True,
+         indices: tuple[int, ...] | None = None) -> HostView:
+    return HostView(name=name, online=online,
+                    gpus=indices if indices is not None else tuple(range(gpus)),
+                    used=frozenset(used))
+
+
+@pytest.mark.parametrize("hosts, gpus, expected", [
+    # One host: the lowest free GPUs, skipping used ones.
+    ([host("a")], 2, Placement("a", (0, 1))),
+    ([host("a", used=(0, 2))], 2, Placement("a", (1, 3))),
+    ([host("a", used=(1,))], 3, Placement("a", (0, 2, 3))),
+    # Physical indices need not start at 0 or be contiguous.
+    ([host("a", indices=(2, 5, 7))], 2, Placement("a", (2, 5))),
+    # Packing: the host left with the fewest free GPUs wins.
+    ([host("a", 8), host("b", 4)], 4, Placement("b", (0, 1, 2, 3))),
+    ([host("a", 4), host("b", 4, used=(0, 1))], 2, Placement("b", (2, 3))),
+    ([host("a", 4, used=(0,)), host("b", 2)], 1, Placement("b", (0,))),
+    # ... but only among hosts that fit.
+    ([host("a", 4), host("b", 4, used=(0, 1, 2))], 2, Placement("a", (0, 1))),
+    # Offline hosts are never chosen, however well they would pack.
+    ([host("a", 8), host("b", 2, online=False)], 2, Placement("a", (0, 1))),
+    # Zero GPUs is a valid request: placed on an online host, with no GPU.
+    ([host("a", 0)], 0, Placement("a", ())),
+    ([host("a", 4, used=(0, 1, 2, 3))], 0, Placement("a", ())),
+    ([host("a", 2, online=False), host("b", 0)], 0, Placement("b", ())),
+    # Nothing fits.
+    ([], 0, None),
+    ([], 1, None),
+    ([host("a", 4, online=False)], 0, None),
+    ([host("a", 4, used=(0, 1, 2))], 2, None),
+    ([host("a", 2), host("b", 2)], 3, None),
+])
+def test_place(hosts, gpus, expected):
+    assert place(hosts, gpus) == expected
+
+
+def test_ties_are_broken_by_name_so_placement_is_deterministic():
+    hosts = [host("a"), host("b"), host("c")]
+    chosen = place(hosts, 1)
+    assert chosen is not None
+    assert place(list(reversed(hosts)), 1) == chosen
+
+
+@pytest.mark.parametrize("view, gpus, expected", [
+    (host("a", 4), 4, True),
+    (host("a", 4), 5, False),
+    (host("a", 4, used=(3,)), 4, False),
+    (host("a", 4, online=False), 1, False),
+    (host("a", 4, online=False), 0, False),
+    (host("a", 0), 0, True),
+])
+def test_fits_is_a_hard_constraint(view, gpus, expected):
+    assert fits(view, gpus) is expected
+
+
+def test_score_prefers_the_host_left_fuller():
+    assert score(host("a", 2), 2) > score(host("b", 4), 2) > score(host("c", 8), 2)
+
+
+@pytest.mark.parametrize("total, used, request_sizes", [
+    (4, (), (1, 1, 2)),
+    (8, (3,), (2, 2, 2, 1)),
+    (4, (0, 1, 2, 3), (0, 0)),
+])
+def test_successive_placements_never_reuse_a_gpu(total, used, request_sizes):
+    view = host("a", total, used=used)
+    given: list[tuple[int, ...]] = []
+    for size in request_sizes:
+        placement = place([view], size)
+        assert placement is not None
+        assert len(placement.gpus) == size
+        assert not set(placement.gpus) & view.used
+        given.append(placement.gpus)
+        view = host("a", total, used=tuple(view.used | set(placement.gpus)))
+    for first, second in combinations(given, 2):
+        assert not set(first) & set(second)
+
+
+@pytest.mark.parametrize("hosts, gpus, message", [
+    ([], 1, "no online host"),
+    ([host("a", online=False)], 1, "no online host"),
+    ([host("a", 4, used=(0, 1, 2, 3))], 1, "needs 1 GPU on one host; largest free block is 0"),
+    ([host("a", 2), host("b", 4, used=(0,)), host("c", 8, online=False)], 4,
+     "needs 4 GPUs on one host; largest free block is 3"),
+])
+def test_why_not(hosts, gpus, message):
+    assert place(hosts, gpus) is None
+    assert why_not(hosts, gpus) == message
