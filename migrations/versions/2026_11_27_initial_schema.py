@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-27 09:36:39.002855
 """
 
-from alembic import op
 import sqlalchemy as sa
-import dllab.db.models.base
+from alembic import op
 
+import dllab.db.models.base
 
 revision = '0001'
 down_revision = None

@@ -7,8 +7,9 @@ from typing import Any
 
 from celery import Celery
 from celery.concurrency.thread import TaskPool
-from dllab import protocol
 from kombu import Exchange, Queue
+
+from dllab import protocol
 
 
 def make_celery(broker_url: str, queue: str | None = None) -> Celery:

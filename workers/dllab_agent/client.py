@@ -16,6 +16,8 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
+
 from dllab.protocol import (
     AgentHeartbeat,
     AgentRegister,
@@ -24,8 +26,6 @@ from dllab.protocol import (
     UnitLogLines,
     UnitReport,
 )
-from pydantic import BaseModel, ValidationError
-
 from dllab_agent import __version__
 
 API = "/api/v1/agent"

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Collection, Iterable
 
 from dllab.protocol import ObservedState, UnitReport
-
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError
 from dllab_agent.logship import LogShipping
 from dllab_agent.runtime.base import Runtime

@@ -15,7 +15,6 @@ import threading
 import time
 
 from dllab.protocol import UnitLogAck, UnitLogLines
-
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError
 from dllab_agent.runtime.base import Runtime
 

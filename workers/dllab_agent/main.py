@@ -19,9 +19,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from celery.worker import WorkController
-from dllab.protocol import AgentHeartbeat, AgentRegister, AgentRegistered, RuntimeKind
 from kombu.utils.url import maybe_sanitize_url
 
+from dllab.protocol import AgentHeartbeat, AgentRegister, AgentRegistered, RuntimeKind
 from dllab_agent import __version__
 from dllab_agent.celery_app import AppThreadPool, make_celery
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError, TokenRejected

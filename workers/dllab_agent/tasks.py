@@ -12,10 +12,10 @@ import logging
 from typing import Any
 
 from celery import Celery
-from dllab import protocol
-from dllab.protocol import ObservedState, UnitReport, UnitSpec
 from pydantic import ValidationError
 
+from dllab import protocol
+from dllab.protocol import ObservedState, UnitReport, UnitSpec
 from dllab_agent.context import AgentContext, describe
 from dllab_agent.runtime.base import RuntimeStartError
 

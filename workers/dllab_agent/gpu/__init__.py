@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from dllab.protocol import GpuInfo
-
 from dllab_agent.gpu import nvml
 from dllab_agent.gpu.simulated import SimulatedGpus
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import pynvml
+
 from dllab.protocol import GpuInfo
 
 log = logging.getLogger(__name__)
