@@ -70,25 +70,18 @@ def _log_unavailable(reason: str) -> None:
 
 def probe() -> list[GpuInfo] | None:
     """The host's GPUs, or ``None`` where NVML does not load (no driver, no library)."""
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        _log_unavailable(str(exc))
+    source = NvmlGpus.open()
+    if source is None:
         return None
-    try:
-        return [to_gpu_info(reading) for reading in read_devices()]
-    except pynvml.NVMLError as exc:
-        _log_unavailable(str(exc))
-        return None
-    finally:
-        pynvml.nvmlShutdown()
+    source.close()
+    return source.last
 
 
 class NvmlGpus:
     """A GPU source that keeps NVML initialised and reads it on every heartbeat."""
 
     def __init__(self, first: list[GpuInfo]) -> None:
-        self._last = first
+        self.last = first
 
     @classmethod
     def open(cls) -> NvmlGpus | None:
@@ -105,11 +98,14 @@ class NvmlGpus:
             pynvml.nvmlShutdown()
             return None
 
+    def close(self) -> None:
+        pynvml.nvmlShutdown()
+
     def read(self) -> list[GpuInfo]:
         try:
-            self._last = [to_gpu_info(reading) for reading in read_devices()]
+            self.last = [to_gpu_info(reading) for reading in read_devices()]
         except pynvml.NVMLError as exc:
             # A failed read (a GPU fallen off the bus, a driver reload) must not make the
             # control plane drop GPUs that units still hold: repeat the last inventory.
             log.warning("reading GPUs through NVML failed (%s); repeating the last reading", exc)
-        return self._last
+        return self.last
