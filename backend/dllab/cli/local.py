@@ -1,4 +1,8 @@
-"""Commands that run parts of the platform on this machine: server, agent, and ``up``."""
+"""Commands that run parts of the platform on this machine: ``server`` and ``up``.
+
+``dllab agent`` comes from the agent package (``dllab_agent.cli``), which plugs it in
+through the ``dllab.commands`` entry point: the control plane never imports the agent.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import click
 import httpx
 
 from dllab.config import Settings, get_settings
-
-AGENT_STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent"))
 
 
 @click.command()
@@ -39,40 +40,6 @@ class _QuietAgentPolls(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not any(isinstance(a, str) and a.startswith("/api/v1/agent/")
                        for a in (record.args or ()))
-
-
-@click.command()
-@click.option("--server", "server_url", required=True, envvar="DLLAB_SERVER",
-              help="Control-plane URL, as this host reaches it.")
-@click.option("--token", required=True, envvar="DLLAB_HOST_TOKEN",
-              help="Host token from 'dllab host add'.")
-@click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
-              help="How units run. Default: docker when an engine answers, else process.")
-@click.option("--simulate-gpus", type=click.IntRange(1, 64), default=None,
-              help="Report N simulated GPUs instead of probing NVML (hosts without GPUs).")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=AGENT_STATE_DIR,
-              show_default=True, help="Where the agent keeps unit state and logs.")
-@click.option("--broker", default=None,
-              help="Broker URL, when the one the control plane hands out is not reachable.")
-@click.option("--address", default=None,
-              help="Address other hosts reach this one by. "
-              "Default: the local address that routes to the control plane.")
-def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
-          state_dir: Path, broker: str | None, address: str | None) -> None:
-    """Run the agent of this GPU host: it registers, heartbeats and runs units."""
-    # Imported here: the agent is its own package, installed beside the control plane.
-    from dllab_agent.client import ControlPlaneError
-    from dllab_agent.main import AgentFailed, run_agent
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s agent %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
-    try:
-        run_agent(server=server_url, token=token, runtime_kind=runtime,
-                  simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
-                  address=address)
-    except (ControlPlaneError, AgentFailed) as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def local_host_name() -> str:
@@ -129,8 +96,6 @@ def up(simulate_gpus: int) -> None:
     Embedded defaults: SQLite and a filesystem broker under DLLAB_HOME (./.dllab), the
     console on 127.0.0.1:DLLAB_PORT (8000). Ctrl-C stops everything it started.
     """
-    from dllab_agent.gpu import nvml_available
-
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM too
     settings = get_settings()
     password, token = _prepare(settings)
@@ -138,9 +103,7 @@ def up(simulate_gpus: int) -> None:
     children = [subprocess.Popen([sys.executable, "-m", "dllab.cli", "server"], env=env)]
     agent_cmd = [sys.executable, "-m", "dllab.cli", "agent", "--server", settings.url,
                  "--token", token, "--state-dir", str((settings.home / "agent").resolve()),
-                 "--address", "127.0.0.1"]
-    if not nvml_available():
-        agent_cmd += ["--simulate-gpus", str(simulate_gpus)]
+                 "--address", "127.0.0.1", "--simulate-gpus-if-none", str(simulate_gpus)]
     try:
         _wait_http(settings.url + "/api/v1/health", children[0], time.monotonic() + 60)
         children.append(subprocess.Popen(agent_cmd, env=env))

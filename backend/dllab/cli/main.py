@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from dllab.cli.client import Api, save_login, table
-from dllab.cli.local import agent, server, up
+from dllab.cli.local import server, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,5 +101,8 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"Token {token_id} revoked.")
 
 
-for command in (server, agent, up):
+for command in (server, up):
     main.add_command(command)
+# Commands of other installed packages (the agent's ``dllab agent``).
+for entry in entry_points(group="dllab.commands"):
+    main.add_command(entry.load())

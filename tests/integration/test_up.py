@@ -1,0 +1,69 @@
+"""``dllab up`` (what ``make run`` runs) as a new user meets it: a console that answers, a
+login that works, a local agent online with its GPUs, and Ctrl-C stopping everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path: Path):
+    port = free_port()
+    home = tmp_path / "dllab-home"
+    env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_PORT": str(port)}
+    env.pop("DLLAB_ADMIN_PASSWORD", None)
+    up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          start_new_session=True)  # its own group, as a terminal gives it
+    output: list[str] = []
+    try:
+        assert up.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in up.stdout:
+            output.append(line)
+            if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
+                break
+        banner = "".join(output)
+        assert "DLLab is up." in banner, banner
+        assert f"Console:     http://127.0.0.1:{port}/" in banner
+        password = re.search(r"password (\S+) \(printed only now", banner).group(1)
+        assert (home / "admin-password").read_text().strip() == password
+        assert re.search(r"Local agent: host '\S+' online, runtime \w+, 4 simulated GPUs",
+                         banner), banner
+
+        base = f"http://127.0.0.1:{port}"
+        assert "<title>DLLab</title>" in httpx.get(f"{base}/").text
+        token = httpx.post(f"{base}/api/v1/auth/token",
+                           data={"username": "admin", "password": password}).json()
+        hosts = httpx.get(f"{base}/api/v1/hosts", headers={
+            "Authorization": f"Bearer {token['access_token']}"}).json()
+        assert hosts["count"] == 1
+        host = hosts["data"][0]
+        assert host["status"] == "online"
+        assert [g["simulated"] for g in host["gpus"]] == [True] * 4
+    finally:
+        os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        up.wait(30)
+        up.stdout.close()
+    leftovers = subprocess.run(["pgrep", "-f", str(home)],
+                               capture_output=True, text=True).stdout
+    assert leftovers == "", leftovers
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+        raise AssertionError("the control plane still answers after Ctrl-C")
+    except httpx.ConnectError:
+        pass

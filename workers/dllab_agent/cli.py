@@ -1,0 +1,50 @@
+"""``dllab agent``: the agent's command, plugged into ``dllab`` by an entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from dllab_agent.client import ControlPlaneError
+from dllab_agent.gpu import nvml_available
+from dllab_agent.main import AgentFailed, run_agent
+
+STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent"))
+
+
+@click.command()
+@click.option("--server", "server_url", required=True, envvar="DLLAB_SERVER",
+              help="Control-plane URL, as this host reaches it.")
+@click.option("--token", required=True, envvar="DLLAB_HOST_TOKEN",
+              help="Host token from 'dllab host add'.")
+@click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
+              help="How units run. Default: docker when an engine answers, else process.")
+@click.option("--simulate-gpus", type=click.IntRange(1, 64), default=None,
+              help="Report N simulated GPUs instead of probing NVML (hosts without GPUs).")
+@click.option("--simulate-gpus-if-none", type=click.IntRange(1, 64), default=None,
+              help="Report N simulated GPUs only where NVML finds no GPU (laptops, CI).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=STATE_DIR,
+              show_default=True, help="Where the agent keeps unit state and logs.")
+@click.option("--broker", default=None,
+              help="Broker URL, when the one the control plane hands out is not reachable.")
+@click.option("--address", default=None,
+              help="Address other hosts reach this one by. "
+              "Default: the local address that routes to the control plane.")
+def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
+          simulate_gpus_if_none: int | None, state_dir: Path, broker: str | None,
+          address: str | None) -> None:
+    """Run the agent of this GPU host: it registers, heartbeats and runs units."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
+    if simulate_gpus is None and simulate_gpus_if_none and not nvml_available():
+        simulate_gpus = simulate_gpus_if_none
+    try:
+        run_agent(server=server_url, token=token, runtime_kind=runtime,
+                  simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
+                  address=address)
+    except (ControlPlaneError, AgentFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
