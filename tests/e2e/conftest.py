@@ -4,7 +4,7 @@ Fixtures (besides ``live_server``, ``make_user`` and ``agent_host`` of tests/con
 
 ``database_url``  SQLite only here (overrides the SQLite/PostgreSQL pair of tests/conftest.py)
 ``admin_api``     an ``httpx.Client`` on ``/api/v1`` logged in as the first admin (bearer)
-``browser``       one headless Chromium per session (Debian's, via ``chromium_path``)
+``browser``       one headless Chromium per test module (Debian's, via ``chromium_path``)
 ``page``          a fresh browser context and page per test
 ``login``         ``login(page, "admin", password)``: signs in through the form
 
@@ -43,7 +43,9 @@ def admin_api(live_server: str, admin_password: str) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, which
+# would break asyncio.run() in every test collected after this folder.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
