@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from dllab import __version__
 from dllab.api import agent, auth, errors, health, hosts, tokens, units, users
@@ -50,9 +51,11 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         context.dispatcher.close()
         context.engine.dispose()
 
-    app = FastAPI(title="DLLab", version=__version__, lifespan=lifespan,
-                  generate_unique_id_function=_operation_id,
-                  description="Self-hosted deep-learning lab: GPU hosts, units, users.")
+    # fastapi-offline serves the /docs and /redoc pages' scripts itself: GPU clusters often
+    # reach no CDN.
+    app = FastAPIOffline(title="DLLab", version=__version__, lifespan=lifespan,
+                         generate_unique_id_function=_operation_id,
+                         description="Self-hosted deep-learning lab: GPU hosts, units, users.")
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
