@@ -4,8 +4,10 @@ command on the broker, states reported by the agent, stop, logs, and who sees wh
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -410,3 +412,16 @@ def test_stop_the_broker_cannot_take_is_503_and_can_be_retried(client, app, admi
     retry = client.post(f"{UNITS}/{unit['id']}/stop", headers=admin)
     assert (retry.status_code, retry.json()["state"]) == (200, "stopping")
     assert [m.args for m in broker.messages(TASK_STOP_UNIT)] == [[unit["id"]]]
+
+
+def test_concurrent_requests_never_share_a_gpu(live_server, admin, agent_host):
+    """Eight clients at once ask for the one GPU of a host: exactly one gets it."""
+    agent_host("solo", gpus=1)
+
+    def ask(n: int) -> int:
+        return httpx.post(f"{live_server}/api/v1/units", headers=admin, timeout=30, json={
+            "name": f"race-{n}", "command": ["true"], "gpus": 1}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert sorted(answers) == [201] + [409] * 7

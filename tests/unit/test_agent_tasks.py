@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -133,11 +134,11 @@ def test_each_state_change_is_logged_once(client, caplog):
     runtime = FakeRuntime()
     ctx = AgentContext(runtime, client)
     start_unit(ctx, spec())
-    ctx.observe(runtime.list(), complete=True)
+    ctx.observe(runtime.list(), listed_at=time.monotonic())
     runtime.finish("u-1", 3)
-    ctx.observe(runtime.list(), complete=True)
+    ctx.observe(runtime.list(), listed_at=time.monotonic())
     runtime.stop("u-1")
-    ctx.observe(runtime.list(), complete=True)
+    ctx.observe(runtime.list(), listed_at=time.monotonic())
 
     changes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unit u-1:")]
     assert changes == [
@@ -145,3 +146,24 @@ def test_each_state_change_is_logged_once(client, caplog):
         "unit u-1: running -> exited, exit code 3",
         "unit u-1: exited -> missing",
     ]
+
+
+def test_a_unit_that_vanishes_is_reported_missing(client):
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client)
+    start_unit(ctx, spec())
+    runtime.stop("u-1")  # removed behind the agent's back (docker rm, a reboot)
+    ctx.observe(runtime.list(), listed_at=time.monotonic())
+    ctx.resend_unsent()
+    assert [(r.unit_id, r.state) for r in client.reports][-1] == ("u-1", ObservedState.missing)
+
+
+def test_a_list_taken_before_a_start_does_not_call_the_new_unit_gone(client):
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client)
+    listed_at = time.monotonic()
+    listed = runtime.list()  # the heartbeat lists ...
+    start_unit(ctx, spec())  # ... while a start command acts
+    ctx.observe(listed, listed_at=listed_at)
+    ctx.resend_unsent()
+    assert ObservedState.missing not in [r.state for r in client.reports]

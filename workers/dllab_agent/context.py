@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Iterable
 
 from dllab.protocol import ObservedState, UnitReport
@@ -41,6 +42,7 @@ class AgentContext:
         self.logs = logs
         self.stop_timeout = stop_timeout
         self._states: dict[str, ObservedState] = {}
+        self._seen_at: dict[str, float] = {}
         self._unsent: dict[str, UnitReport] = {}
         self._unit_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -76,26 +78,33 @@ class AgentContext:
         for report in unsent:
             self.report(report)
 
-    def observe(self, reports: Iterable[UnitReport], *, complete: bool = False) -> None:
+    def observe(self, reports: Iterable[UnitReport], *,
+                listed_at: float | None = None) -> None:
         """Log each unit's state change and ship its log.
 
-        ``complete``: ``reports`` is every unit the runtime holds, so units left out of it
-        are gone.
+        ``listed_at``: ``reports`` is every unit the runtime held at that moment
+        (``time.monotonic()`` taken before listing), so a unit seen earlier and left out
+        is gone: the control plane is told (a unit that vanished is lost). Units first seen
+        after that moment, by a command acting meanwhile, are not judged by that list.
         """
         reports = list(reports)
+        now = time.monotonic()
         with self._lock:
             changes = []
             for report in reports:
+                self._seen_at[report.unit_id] = now
                 if self._states.get(report.unit_id) != report.state:
                     changes.append((self._states.get(report.unit_id), report))
                     self._states[report.unit_id] = report.state
-            if complete:
-                seen = {report.unit_id for report in reports}
+            if listed_at is not None:
+                listed = {report.unit_id for report in reports}
                 for unit_id, state in list(self._states.items()):
-                    if unit_id not in seen and state is not ObservedState.missing:
+                    if (unit_id not in listed and state is not ObservedState.missing
+                            and self._seen_at[unit_id] < listed_at):
                         gone = UnitReport(unit_id=unit_id, state=ObservedState.missing)
                         changes.append((state, gone))
                         self._states[unit_id] = ObservedState.missing
+                        self._unsent[unit_id] = gone  # sent by resend_unsent
         for before, report in changes:
             if before is None:
                 log.info("unit %s: %s", report.unit_id, describe(report))

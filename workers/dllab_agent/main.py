@@ -180,7 +180,7 @@ class Agent:
                     return None
                 delay = min(delay * 2, 30.0)
                 continue
-            self.ctx.observe(units, complete=True)
+            self.ctx.observe(units)
             return registered
 
     def _run_worker(self) -> None:
@@ -197,8 +197,9 @@ class Agent:
 
     def _beat(self) -> None:
         try:
+            listed_at = time.monotonic()
             units = self.runtime.list()
-            self.ctx.observe(units, complete=True)
+            self.ctx.observe(units, listed_at=listed_at)
             self.client.heartbeat(AgentHeartbeat(gpus=self.gpus.read(), units=units))
             self.ctx.resend_unsent(skip={unit.unit_id for unit in units})
         except TokenRejected as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from dllab import protocol
@@ -17,7 +17,7 @@ from dllab.db.models import Host, Unit
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import NotFound
-from dllab.protocol import ObservedState, UnitReport, UnitState
+from dllab.protocol import FINAL_UNIT_STATES, ObservedState, UnitReport, UnitState
 from dllab.services.logs import LogStore
 
 _WAITING = (UnitState.pending, UnitState.starting)
@@ -69,8 +69,7 @@ def _apply(unit: Unit, report: UnitReport) -> None:
 def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
                   reports: list[UnitReport]) -> None:
     """Apply the reports, then have the agent remove what should no longer be there: units
-    that have ended (their exit is recorded), units being stopped (again, in case the
-    first command was lost) and units this host should not run at all."""
+    that have ended (their exit is recorded) and units this host should not run at all."""
     units = {u.id: u for u in session.scalars(select(Unit).where(
         Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
     remove = []
@@ -79,8 +78,7 @@ def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
         if unit is not None:
             _apply(unit, report)
         if report.state != ObservedState.missing and (
-                unit is None or UnitState(unit.state).final
-                or unit.state == UnitState.stopping):
+                unit is None or UnitState(unit.state).final):
             remove.append(report.unit_id)
     session.commit()
     for unit_id in remove:
@@ -94,12 +92,25 @@ def _seen(host: Host, gpus: list[protocol.GpuInfo]) -> None:
 
 def register(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
              body: protocol.AgentRegister) -> protocol.AgentRegistered:
+    """An agent (re)starting lists every unit its runtime holds, before it takes any
+    command: units of this host that it does not list are not there. Those being started
+    get their start again (it is idempotent: the agent may have died before acting);
+    the others have ended while no agent watched."""
     host.runtime = body.runtime
     host.address = body.address
     host.agent_version = body.version
     host.registered_at = utcnow()
     _seen(host, body.gpus)
-    apply_reports(session, dispatcher, host, body.units)
+    listed = {report.unit_id for report in body.units}
+    unlisted = session.scalars(select(Unit).where(
+        Unit.host_id == host.id, Unit.state.not_in(FINAL_UNIT_STATES),
+        Unit.id.not_in(listed) if listed else true())).all()
+    restart = [u for u in unlisted if u.state in _WAITING]
+    gone = [UnitReport(unit_id=u.id, state=ObservedState.missing)
+            for u in unlisted if u.state not in _WAITING]
+    apply_reports(session, dispatcher, host, [*body.units, *gone])
+    for unit in restart:
+        dispatcher.start_unit(host.name, protocol.UnitSpec.model_validate(unit.spec))
     return protocol.AgentRegistered(
         host_id=host.id, name=host.name, queue=protocol.host_queue(host.name),
         broker_url=settings.broker_url_for_agents, heartbeat_seconds=settings.heartbeat_seconds)

@@ -6,9 +6,10 @@ Every query goes through ``visible_units`` so that a user only ever sees their o
 
 from __future__ import annotations
 
+import threading
 import uuid
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
@@ -67,10 +68,30 @@ def _host_views(session: Session, settings: Settings, hosts: list[Host]) -> list
             for h in hosts]
 
 
+# Placement reads what is free, then writes what it takes: two requests must not both
+# read before either writes. Across control-plane processes on PostgreSQL the hosts' row
+# locks see to it; within one process (all there is on SQLite, which ignores FOR UPDATE and
+# starts its transactions at the first write) this lock does.
+_placing = threading.Lock()
+
+
 def create_unit(session: Session, settings: Settings, dispatcher: Dispatcher, owner: User,
                 body: UnitCreate) -> Unit:
-    # Row locks on PostgreSQL keep two API workers from handing out the same GPU; SQLite
-    # serialises writers anyway.
+    with _placing:
+        unit, host = _place_unit(session, settings, owner, body)
+    try:
+        dispatcher.start_unit(host.name, UnitSpec.model_validate(unit.spec))
+    except Unavailable:
+        # Not sent, so not started: take the row back rather than leave a unit that
+        # holds GPUs and will never run.
+        session.delete(unit)
+        session.commit()
+        raise
+    return unit
+
+
+def _place_unit(session: Session, settings: Settings, owner: User,
+                body: UnitCreate) -> tuple[Unit, Host]:
     query = select(Host).order_by(Host.name).with_for_update()
     if body.host is not None:
         query = query.where(Host.name == body.host)
@@ -99,15 +120,7 @@ def create_unit(session: Session, settings: Settings, dispatcher: Dispatcher, ow
                 state=UnitState.starting)
     session.add(unit)
     session.commit()
-    try:
-        dispatcher.start_unit(host.name, spec)
-    except Unavailable:
-        # Not sent, so not started: take the row back rather than leave a unit that
-        # holds GPUs and will never run.
-        session.delete(unit)
-        session.commit()
-        raise
-    return unit
+    return unit, host
 
 
 def stop_unit(session: Session, dispatcher: Dispatcher, user: User, unit_id: str) -> Unit:
@@ -116,9 +129,22 @@ def stop_unit(session: Session, dispatcher: Dispatcher, user: User, unit_id: str
         return unit
     host = session.get(Host, unit.host_id)
     assert host is not None
-    unit.state = UnitState.stopping
+    before = unit.state
+    # Conditional, so that an exit recorded meanwhile by an agent's report is not undone.
+    changed = session.execute(update(Unit).where(
+        Unit.id == unit.id, Unit.state.not_in(FINAL_UNIT_STATES)).values(
+        state=UnitState.stopping)).rowcount
     session.commit()
-    dispatcher.stop_unit(host.name, unit.id)
+    session.refresh(unit)
+    if changed:
+        try:
+            dispatcher.stop_unit(host.name, unit.id)
+        except Unavailable:
+            # Not sent: put the state back so that the stop can simply be asked again.
+            session.execute(update(Unit).where(
+                Unit.id == unit.id, Unit.state == UnitState.stopping).values(state=before))
+            session.commit()
+            raise
     return unit
 
 
