@@ -28,7 +28,7 @@ LABEL_OWNER = "dllab.owner"
 LABEL_WORKLOAD = "dllab.workload"
 LABEL_HOST = "dllab.host"
 
-HEARTBEAT_SECONDS = 5.0
+MAX_LOG_LINE = 65_536  # characters; agents cut longer lines (a progress bar never ends one)
 
 # Bounds that keep what agents send storable on every database.
 UnitId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -167,7 +167,8 @@ class UnitLogLines(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     offset: int = Field(ge=0, le=2**62)
-    lines: list[Annotated[str, StringConstraints(max_length=65_536)]] = Field(max_length=10_000)
+    lines: list[Annotated[str, StringConstraints(max_length=MAX_LOG_LINE)]] = Field(
+        max_length=10_000)
 
 
 class UnitLogAck(BaseModel):

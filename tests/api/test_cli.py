@@ -48,8 +48,8 @@ def test_login_hosts_tokens_and_host_add(dllab, live_server, admin_password, tmp
     assert config.stat().st_mode & 0o777 == 0o600
 
     out = dllab("host", "add", "gpu-07")
-    command = re.search(r"dllab agent --server (\S+) --token (dlh_\S+)", out)
-    assert command and command.group(1) == live_server
+    command = re.search(r"DLLAB_HOST_TOKEN=(dlh_\S+) dllab agent --server (\S+)", out)
+    assert command and command.group(2) == live_server
     assert "gpu-07" in dllab("hosts") and "new" in dllab("hosts")
 
     out = dllab("tokens", "create", "laptop", "--expires-in-days", "7")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
 USERS = "/api/v1/users"
 
 
@@ -69,3 +73,12 @@ def test_unknown_role_is_422(client, admin):
                          json={"username": "eve", "password": "x" * 8, "role": "root"})
     assert answer.status_code == 422
     assert "role" in answer.json()["detail"]
+
+
+def test_the_same_user_created_twice_at_once_is_one_201_and_one_409(live_server, admin):
+    def create(_: int) -> int:
+        return httpx.post(f"{live_server}/api/v1/users", headers=admin, timeout=30, json={
+            "username": "twin", "password": "twin-password"}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert sorted(pool.map(create, range(6))) == [201] + [409] * 5

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dllab.protocol import UnitLogAck, UnitLogLines, UnitSpec
+from dllab.protocol import MAX_LOG_LINE, UnitLogAck, UnitLogLines, UnitSpec
 from dllab_agent.client import ControlPlaneRefused, ControlPlaneUnreachable
 from dllab_agent.logship import LogShipping, ship_unit_logs
 from fakes import FakeRuntime
@@ -134,3 +134,14 @@ def test_each_unit_gets_one_shipper(times):
         shipping.watch("u-1")
     shipping.join(5)
     assert server.batches == [(0, 1)]
+
+
+def test_a_line_longer_than_the_protocol_allows_is_cut_not_fatal():
+    runtime = FakeRuntime(log_lines=["x" * (MAX_LOG_LINE + 10_000), "after"])
+    runtime.finish(unit(runtime), 0)
+    server = LogServer()
+
+    ship(runtime, server)
+
+    assert [len(line) for line in server.lines] == [MAX_LOG_LINE, len(server.lines[1])]
+    assert server.texts()[1] == "after"

@@ -6,7 +6,18 @@ from itertools import combinations
 
 import pytest
 
-from dllab.scheduler.placement import HostView, Placement, fits, place, score, why_not
+from dllab.scheduler.placement import (
+    HostView,
+    Placement,
+    Policy,
+    Room,
+    UnitRequest,
+    fits,
+    place,
+    rooms,
+    score,
+    why_not,
+)
 
 
 def host(name: str, gpus: int = 4, used: tuple[int, ...] = (), online: bool = True,
@@ -53,20 +64,36 @@ def test_ties_are_broken_by_name_so_placement_is_deterministic():
     assert place(list(reversed(hosts)), 1) == chosen
 
 
-@pytest.mark.parametrize("view, gpus, expected", [
-    (host("a", 4), 4, True),
-    (host("a", 4), 5, False),
-    (host("a", 4, used=(3,)), 4, False),
-    (host("a", 4, online=False), 1, False),
-    (host("a", 4, online=False), 0, False),
-    (host("a", 0), 0, True),
+def room(view: HostView) -> Room:
+    (only,) = rooms([view])
+    return only
+
+
+@pytest.mark.parametrize("view, unit, expected", [
+    (host("a", 4), UnitRequest(4), True),
+    (host("a", 4), UnitRequest(5), False),
+    (host("a", 4, used=(3,)), UnitRequest(4), False),
+    (host("a", 0), UnitRequest(0), True),
+    # CPUs and memory count where the host reports them, and only there.
+    (HostView("a", True, (0,), frozenset(), cpus=8, cpus_used=6), UnitRequest(0, 2), True),
+    (HostView("a", True, (0,), frozenset(), cpus=8, cpus_used=6), UnitRequest(0, 3), False),
+    (HostView("a", True, (), frozenset(), memory_mib=1024), UnitRequest(0, 0, 1024), True),
+    (HostView("a", True, (), frozenset(), memory_mib=1024), UnitRequest(0, 0, 1025), False),
+    (host("a", 4), UnitRequest(1, 512, 10**9), True),
 ])
-def test_fits_is_a_hard_constraint(view, gpus, expected):
-    assert fits(view, gpus) is expected
+def test_fits_is_a_hard_constraint(view, unit, expected):
+    assert fits(room(view), unit) is expected
+
+
+def test_offline_hosts_have_no_room_at_all():
+    assert rooms([host("a", online=False), host("b", 0, online=False)]) == []
 
 
 def test_score_prefers_the_host_left_fuller():
-    assert score(host("a", 2), 2) > score(host("b", 4), 2) > score(host("c", 8), 2)
+    unit = UnitRequest(2)
+    assert (score(room(host("a", 2)), unit, Policy.pack)
+            > score(room(host("b", 4)), unit, Policy.pack)
+            > score(room(host("c", 8)), unit, Policy.pack))
 
 
 @pytest.mark.parametrize("total, used, request_sizes", [

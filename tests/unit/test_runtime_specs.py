@@ -124,6 +124,16 @@ def test_the_gpus_given_win_over_the_spec_env_and_agent_settings_stay_out():
     }
 
 
+def test_a_process_unit_inherits_only_what_finds_programs_and_the_locale():
+    base = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "AWS_SECRET_ACCESS_KEY": "k",
+            "SSH_AUTH_SOCK": "/tmp/agent", "DOCKER_HOST": "unix:///run/docker.sock"}
+    env = unit_env(spec(), base)
+
+    assert {k: env[k] for k in ("PATH", "LANG", "LC_ALL")} == {
+        "PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C"}
+    assert not {"AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK", "DOCKER_HOST"} & env.keys()
+
+
 def test_no_engine_means_no_docker(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
 

@@ -19,7 +19,8 @@ STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent")
 @click.option("--server", "server_url", required=True, envvar="DLLAB_SERVER",
               help="Control-plane URL, as this host reaches it.")
 @click.option("--token", required=True, envvar="DLLAB_HOST_TOKEN",
-              help="Host token from 'dllab host add'.")
+              help="Host token from 'dllab host add'. Prefer the DLLAB_HOST_TOKEN "
+              "environment variable: other local users can read command lines.")
 @click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
               help="How units run. Default: docker when an engine answers, else process.")
 @click.option("--simulate-gpus", type=click.IntRange(1, 64), default=None,

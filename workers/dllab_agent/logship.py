@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 
-from dllab.protocol import UnitLogAck, UnitLogLines
+from dllab.protocol import MAX_LOG_LINE, UnitLogAck, UnitLogLines
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError
 from dllab_agent.runtime.base import Runtime
 
@@ -58,7 +58,7 @@ def _read(runtime: Runtime, unit_id: str, skip: int, lines: queue.Queue[object])
     try:
         for index, line in enumerate(runtime.logs(unit_id, follow=True)):
             if index >= skip:
-                lines.put(line)
+                lines.put(line[:MAX_LOG_LINE])
     except Exception:
         log.exception("reading the log of unit %s failed", unit_id)
     finally:

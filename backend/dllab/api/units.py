@@ -68,7 +68,7 @@ async def unit_logs(unit_id: UnitIdPath, user: CurrentUser, context: ContextDep,
 
     running = await run_in_threadpool(check)  # also answers 404 for others' units
     if not follow or not running:
-        lines = context.logs.read(unit_id, tail)
+        lines = await run_in_threadpool(context.logs.read, unit_id, tail)
         return PlainTextResponse("".join(line + "\n" for line in lines))
 
     async def still_running() -> bool:

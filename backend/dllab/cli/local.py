@@ -100,13 +100,14 @@ def up(simulate_gpus: int) -> None:
     settings = get_settings()
     password, token = _prepare(settings)
     env = {**os.environ, "DLLAB_HOME": str(settings.home.resolve())}
+    agent_env = {**env, "DLLAB_HOST_TOKEN": token}  # not an argument: ps shows those
     children = [subprocess.Popen([sys.executable, "-m", "dllab.cli", "server"], env=env)]
     agent_cmd = [sys.executable, "-m", "dllab.cli", "agent", "--server", settings.url,
-                 "--token", token, "--state-dir", str((settings.home / "agent").resolve()),
+                 "--state-dir", str((settings.home / "agent").resolve()),
                  "--address", "127.0.0.1", "--simulate-gpus-if-none", str(simulate_gpus)]
     try:
         _wait_http(settings.url + "/api/v1/health", children[0], time.monotonic() + 60)
-        children.append(subprocess.Popen(agent_cmd, env=env))
+        children.append(subprocess.Popen(agent_cmd, env=agent_env))
         host = _wait_online(settings, local_host_name(), time.monotonic() + 30)
         _banner(settings, password, host)
         while all(child.poll() is None for child in children):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
@@ -38,10 +39,17 @@ def add_host(session: Session, settings: Settings, name: str) -> HostCreated:
     token = new_token(HOST_TOKEN_PREFIX)
     host = Host(name=name, token_hash=hash_token(token))
     session.add(host)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # added by a request racing this one
+        session.rollback()
+        raise Conflict(f"host {name!r} exists already", reason="host_exists") from exc
     public = to_public(host, utcnow(), settings)
     return HostCreated(**public.model_dump(), token=token,
-                       agent_command=f"dllab agent --server {settings.url} --token {token}")
+                       # In the environment, not an argument: any local user can read a
+                       # process's arguments.
+                       agent_command=f"DLLAB_HOST_TOKEN={token} dllab agent "
+                                     f"--server {settings.url}")
 
 
 def list_hosts(session: Session, settings: Settings, offset: int,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dllab.db.models import User
@@ -15,7 +16,11 @@ def create_user(session: Session, body: UserCreate) -> User:
     user = User(username=body.username, password_hash=hash_password(body.password),
                 role=body.role)
     session.add(user)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # created by a request racing this one
+        session.rollback()
+        raise Conflict(f"user {body.username!r} exists already", reason="user_exists") from exc
     return user
 
 

@@ -43,10 +43,16 @@ KILL_WAIT = 5.0  # after SIGKILL, for the unit's processes to be gone
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+# What a unit inherits from the agent's environment: enough to find programs and speak
+# the locale. Nothing else: the agent's host token, cloud credentials, SSH agent socket or
+# DOCKER_HOST are not the unit's business.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR")
+
+
 def unit_env(spec: UnitSpec, base_env: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a unit's process: the agent's, the spec's, then its GPUs."""
-    # The agent's own settings, its host token among them, are not the unit's business.
-    env = {key: value for key, value in base_env.items() if not key.startswith("DLLAB_")}
+    """The environment of a unit's process: what it inherits, the spec's, then its GPUs."""
+    env = {key: value for key, value in base_env.items()
+           if key in INHERITED or key.startswith("LC_")}
     env.update(spec.env)
     # Set even when empty: a unit given no GPUs must see none, not all of them.
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in spec.gpus)
