@@ -233,3 +233,24 @@ def test_two_users_cannot_see_or_touch_each_others_units(start_agent, admin, api
     assert alice.get(f"/units/{unit['id']}").json()["state"] == "running"
     alice.post(f"/units/{unit['id']}/stop")
     wait_for(alice, unit["id"], "stopped")
+
+
+def test_a_unit_gone_while_its_agent_was_down_is_lost_and_frees_its_gpus(start_agent, admin):
+    first = start_agent("gpu-l", RuntimeKind.process, gpus=2)
+    unit, _ = run_unit_through(admin, "gpu-l", gpus=2)
+    first.stop()
+    first.runtime.stop(unit["id"], timeout=5)  # the host rebooted, say
+
+    start_agent("gpu-l", RuntimeKind.process, gpus=2)
+    lost = wait_for(admin, unit["id"], "lost")
+    assert "no longer" in lost["error"]
+    again, _ = run_unit_through(admin, "gpu-l", gpus=2)  # its GPUs are free again
+    admin.post(f"/units/{again['id']}/stop")
+    wait_for(admin, again["id"], "stopped")
+
+
+def test_a_unit_removed_behind_a_running_agent_is_lost(start_agent, admin):
+    agent = start_agent("gpu-v", RuntimeKind.process, gpus=1)
+    unit, _ = run_unit_through(admin, "gpu-v", gpus=1)
+    agent.runtime.stop(unit["id"], timeout=5)  # docker rm -f, an OOM killer, a person
+    assert "no longer" in wait_for(admin, unit["id"], "lost")["error"]

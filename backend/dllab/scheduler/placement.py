@@ -112,14 +112,16 @@ def rooms(hosts: Iterable[HostView]) -> list[Room]:
 def fits(room: Room, unit: UnitRequest | Need, minus: Need = NOTHING,
          whole: bool = False) -> bool:
     """Hard constraint: ``unit`` fits in what ``room`` has free (``whole``: in all the host
-    has), less ``minus`` (siblings placed before it, what is held for another request)."""
+    has), less ``minus`` (siblings placed before it, what is held for another request).
+    Only what the unit asks for counts: a unit without GPUs fits where others hold all
+    the GPUs."""
     if whole:
-        return (room.size - minus.gpus >= unit.gpus
-                and room.cpus_total - minus.cpus >= unit.cpus
-                and room.memory_total - minus.memory_mib >= unit.memory_mib)
-    return (len(room.free) - minus.gpus >= unit.gpus
-            and room.cpus - minus.cpus >= unit.cpus
-            and room.memory_mib - minus.memory_mib >= unit.memory_mib)
+        gpus, cpus, memory = room.size, room.cpus_total, room.memory_total
+    else:
+        gpus, cpus, memory = len(room.free), room.cpus, room.memory_mib
+    return ((not unit.gpus or gpus - minus.gpus >= unit.gpus)
+            and (not unit.cpus or cpus - minus.cpus >= unit.cpus)
+            and (not unit.memory_mib or memory - minus.memory_mib >= unit.memory_mib))
 
 
 def score(room: Room, unit: UnitRequest | Need, policy: Policy, minus: Need = NOTHING,
@@ -217,16 +219,14 @@ def why(rooms: Sequence[Room], attempt: Attempt, units: int,
 def _shortfall(unit: UnitRequest, left: list[Need], whole: bool) -> str:
     # The first resource that no single host has enough of, among the hosts that have
     # enough of the ones before it, and the most one of them has.
-    most = max(n.gpus for n in left)
-    if most < unit.gpus:
+    if unit.gpus and (most := max(n.gpus for n in left)) < unit.gpus:
         largest = "largest host has" if whole else "largest free block is"
         return f"needs {count(unit.gpus, 'GPU')} on one host; {largest} {most}"
     largest = "largest host has" if whole else "most free is"
-    left = [n for n in left if n.gpus >= unit.gpus]
-    most_cpus = max(n.cpus for n in left)
-    if most_cpus < unit.cpus:
+    left = [n for n in left if not unit.gpus or n.gpus >= unit.gpus]
+    if unit.cpus and (most_cpus := max(n.cpus for n in left)) < unit.cpus:
         return f"needs {count(unit.cpus, 'CPU')} on one host; {largest} {most_cpus:g}"
-    most_memory = max(n.memory_mib for n in left if n.cpus >= unit.cpus)
+    most_memory = max(n.memory_mib for n in left if not unit.cpus or n.cpus >= unit.cpus)
     return f"needs {unit.memory_mib} MiB of memory on one host; {largest} {most_memory:g}"
 
 
