@@ -11,10 +11,10 @@ from dllab.scheduler.placement import (
     Placement,
     Policy,
     Room,
+    Rooms,
     UnitRequest,
     fits,
     place,
-    rooms,
     score,
     why_not,
 )
@@ -65,7 +65,7 @@ def test_ties_are_broken_by_name_so_placement_is_deterministic():
 
 
 def room(view: HostView) -> Room:
-    (only,) = rooms([view])
+    (only,) = Rooms([view]).all
     return only
 
 
@@ -86,7 +86,7 @@ def test_fits_is_a_hard_constraint(view, unit, expected):
 
 
 def test_offline_hosts_have_no_room_at_all():
-    assert rooms([host("a", online=False), host("b", 0, online=False)]) == []
+    assert Rooms([host("a", online=False), host("b", 0, online=False)]).all == []
 
 
 def test_score_prefers_the_host_left_fuller():

@@ -2,11 +2,12 @@
 
 Plain data in: ``HostView`` (what a host has and what is in use) and ``UnitRequest`` (what
 one unit needs). Plain data out: ``Placement``. Between them, a ``Room`` is what an online
-host has left while one scheduling pass runs; the pass owns its rooms and ``take`` changes
-them as units are placed.
+host has left while one scheduling pass runs; the pass owns its ``Rooms`` and ``take``
+changes them as units are placed.
 
 ``fits`` is the hard constraint (True/False), ``score`` the preference (higher is better);
-``assign`` finds a host for every unit of a request, or says which unit found none.
+``assign`` finds a host for every unit of a request or says which unit found none, and
+``why`` puts that in words.
 
 Policies, both greedy, largest unit first (fewer dead ends), ties to the first host name:
 
@@ -24,7 +25,8 @@ for, as no unit has a known end).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import insort
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -77,15 +79,11 @@ class Need:
         return Need(self.gpus + other.gpus, self.cpus + other.cpus,
                     self.memory_mib + other.memory_mib)
 
-    def __sub__(self, other: Need) -> Need:
-        return Need(self.gpus - other.gpus, self.cpus - other.cpus,
-                    self.memory_mib - other.memory_mib)
-
 
 NOTHING = Need()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Room:
     """What one online host has left during a pass."""
 
@@ -98,15 +96,51 @@ class Room:
     memory_total: float
 
 
-def rooms(hosts: Iterable[HostView]) -> list[Room]:
-    """The rooms of the online hosts, by name: the order every tie is broken in."""
-    return [Room(h.name, h.free,
-                 INF if h.cpus is None else h.cpus - h.cpus_used,
-                 INF if h.memory_mib is None else h.memory_mib - h.memory_used_mib,
-                 len(h.gpus),
-                 INF if h.cpus is None else h.cpus,
-                 INF if h.memory_mib is None else h.memory_mib)
-            for h in sorted(hosts, key=lambda h: h.name) if h.online]
+class Rooms:
+    """The rooms of the online hosts during one pass, in name order (every tie goes to the
+    first name) and indexed by free GPUs, so that the best host for a unit is found without
+    looking at every host: what keeps a pass fast on 1,000 hosts."""
+
+    def __init__(self, hosts: Iterable[HostView]) -> None:
+        self.all = [Room(h.name, h.free,
+                         INF if h.cpus is None else h.cpus - h.cpus_used,
+                         INF if h.memory_mib is None else h.memory_mib - h.memory_used_mib,
+                         len(h.gpus),
+                         INF if h.cpus is None else h.cpus,
+                         INF if h.memory_mib is None else h.memory_mib)
+                    for h in sorted(hosts, key=_name) if h.online]
+        self.by_name = {r.name: r for r in self.all}
+        self._by_free: list[list[Room]] = [
+            [] for _ in range(max((r.size for r in self.all), default=0) + 1)]
+        for room in self.all:
+            self._by_free[len(room.free)].append(room)
+
+    def tightest(self, gpus: int) -> Iterator[Room]:
+        """The rooms with ``gpus`` free GPUs or more: the fewest free first, then by name."""
+        for same in self._by_free[gpus:]:
+            yield from same
+
+    def roomiest(self) -> Iterator[Room]:
+        """The rooms, the most free GPUs first."""
+        for same in reversed(self._by_free):
+            yield from same
+
+    def take(self, units: Sequence[UnitRequest], hosts: Sequence[str]) -> tuple[Placement, ...]:
+        """Give each unit its host's first free GPUs, and CPUs and memory."""
+        placements = []
+        for unit, name in zip(units, hosts, strict=True):
+            room = self.by_name[name]
+            self._by_free[len(room.free)].remove(room)
+            gpus, room.free = tuple(room.free[:unit.gpus]), room.free[unit.gpus:]
+            insort(self._by_free[len(room.free)], room, key=_name)
+            room.cpus -= unit.cpus
+            room.memory_mib -= unit.memory_mib
+            placements.append(Placement(name, gpus))
+        return tuple(placements)
+
+
+def _name(host: HostView | Room) -> str:
+    return host.name
 
 
 def fits(room: Room, unit: UnitRequest | Need, minus: Need = NOTHING,
@@ -143,14 +177,13 @@ class Attempt:
     taken: dict[str, Need] = field(default_factory=dict)  # by the units that fitted
 
 
-def assign(rooms: Sequence[Room], units: Sequence[UnitRequest], policy: Policy,
+def assign(rooms: Rooms, units: Sequence[UnitRequest], policy: Policy,
            holds: Mapping[str, Need] | None = None, whole: bool = False) -> Attempt:
     """A host for every unit (in the order of ``units``), or none. ``holds``: what each
     host must keep for another request. Changes nothing."""
     holds = holds or {}
     if policy is Policy.pack and len(units) > 1:
-        together = sum(units, NOTHING)
-        best = _best(rooms, together, policy, holds, {}, {}, whole)
+        best = _best(rooms, sum(units, NOTHING), policy, holds, {}, {}, whole)
         if best is not None:
             return Attempt([best.name] * len(units))
     taken: dict[str, Need] = {}
@@ -168,66 +201,83 @@ def assign(rooms: Sequence[Room], units: Sequence[UnitRequest], policy: Policy,
     return Attempt(hosts)
 
 
-def _best(rooms: Sequence[Room], unit: UnitRequest | Need, policy: Policy,
-          holds: Mapping[str, Need], taken: Mapping[str, Need], siblings: Mapping[str, int],
-          whole: bool) -> Room | None:
-    best, best_score = None, ()
-    for room in rooms:
+def _best(rooms: Rooms, unit: UnitRequest | Need, policy: Policy, holds: Mapping[str, Need],
+          taken: Mapping[str, Need], siblings: Mapping[str, int], whole: bool) -> Room | None:
+    best: Room | None = None
+    best_score: tuple[int, ...] = ()
+
+    def consider(room: Room) -> None:
+        nonlocal best, best_score
         # Holds promise part of what is free now; the whole host is another question.
         minus = taken.get(room.name, NOTHING)
         if not whole and room.name in holds:
             minus = minus + holds[room.name]
         if fits(room, unit, minus, whole):
             s = score(room, unit, policy, minus, siblings.get(room.name, 0), whole)
-            if best is None or s > best_score:
+            if best is None or s > best_score or (s == best_score and room.name < best.name):
                 best, best_score = room, s
+
+    if whole:  # rare (a new head, a new shape of request): look at every host
+        for room in rooms.all:
+            consider(room)
+        return best
+    # A host where nothing is held or taken scores by its free GPUs alone, so the first of
+    # those in the index that fits beats all the others; the rest score one by one.
+    for name in holds.keys() | taken.keys():
+        consider(rooms.by_name[name])
+    for room in rooms.tightest(unit.gpus):
+        if room.name not in holds and room.name not in taken and fits(room, unit):
+            consider(room)
+            break
     return best
 
 
-def take(rooms: Mapping[str, Room], units: Sequence[UnitRequest],
-         hosts: Sequence[str]) -> tuple[Placement, ...]:
-    """Give each unit its host's first free GPUs, CPUs and memory; ``rooms`` by name."""
-    placements = []
-    for unit, name in zip(units, hosts, strict=True):
-        room = rooms[name]
-        gpus, room.free = tuple(room.free[:unit.gpus]), room.free[unit.gpus:]
-        room.cpus -= unit.cpus
-        room.memory_mib -= unit.memory_mib
-        placements.append(Placement(name, gpus))
-    return tuple(placements)
-
-
-def why(rooms: Sequence[Room], attempt: Attempt, units: int,
+def why(rooms: Rooms, attempt: Attempt, units: int,
         holds: Mapping[str, Need] | None = None, whole: bool = False) -> str:
     """In words, why ``attempt`` (made with the same arguments) placed nothing."""
-    if not rooms:
+    if not rooms.all:
         return "no online host"
-    unit, holds = attempt.failed, holds or {}
+    unit = attempt.failed
     assert unit is not None
-    left = []
-    for room in rooms:
-        minus = attempt.taken.get(room.name, NOTHING)
-        if not whole and room.name in holds:
-            minus = minus + holds[room.name]
-        have = (Need(room.size, room.cpus_total, room.memory_total) if whole
-                else Need(len(room.free), room.cpus, room.memory_mib))
-        left.append(have - minus)
-    words = _shortfall(unit, left, whole)
-    return f"{words} ({attempt.fitted} of {units} units fit)" if units > 1 else words
+    holds = {} if whole or holds is None else holds
+    special = attempt.taken.keys() | holds.keys()
 
+    def left(room: Room) -> tuple[float, float, float]:
+        minus = attempt.taken.get(room.name, NOTHING) + holds.get(room.name, NOTHING)
+        if whole:
+            gpus, cpus, memory = room.size, room.cpus_total, room.memory_total
+        else:
+            gpus, cpus, memory = len(room.free), room.cpus, room.memory_mib
+        return gpus - minus.gpus, cpus - minus.cpus, memory - minus.memory_mib
 
-def _shortfall(unit: UnitRequest, left: list[Need], whole: bool) -> str:
-    # The first resource that no single host has enough of, among the hosts that have
-    # enough of the ones before it, and the most one of them has.
-    if unit.gpus and (most := max(n.gpus for n in left)) < unit.gpus:
-        largest = "largest host has" if whole else "largest free block is"
-        return f"needs {count(unit.gpus, 'GPU')} on one host; {largest} {most}"
-    largest = "largest host has" if whole else "most free is"
-    left = [n for n in left if not unit.gpus or n.gpus >= unit.gpus]
-    if unit.cpus and (most_cpus := max(n.cpus for n in left)) < unit.cpus:
-        return f"needs {count(unit.cpus, 'CPU')} on one host; {largest} {most_cpus:g}"
-    most_memory = max(n.memory_mib for n in left if not unit.cpus or n.cpus >= unit.cpus)
-    return f"needs {unit.memory_mib} MiB of memory on one host; {largest} {most_memory:g}"
+    seen = [left(rooms.by_name[name]) for name in special]
+    if whole:
+        seen += [left(r) for r in rooms.all if r.name not in special]
+    else:
+        # Of the other hosts only two kinds can be named: the one with the most free GPUs
+        # and those with enough of them. The index finds both without looking at the rest.
+        roomiest = next((r for r in rooms.roomiest() if r.name not in special), None)
+        seen += [left(r) for r in rooms.tightest(unit.gpus) if r.name not in special]
+        if roomiest is not None:
+            seen.append(left(roomiest))
+    # Name the first resource that no single host has enough of, among the hosts with
+    # enough of the ones before it, and the most that any of those hosts has.
+    most_gpus = max(gpus for gpus, _, _ in seen)
+    enough = [(c, m) for g, c, m in seen if not unit.gpus or g >= unit.gpus]
+    if unit.gpus and most_gpus < unit.gpus:
+        needs, most, free = count(unit.gpus, "GPU"), most_gpus, "largest free block is"
+    elif unit.cpus and (most_cpus := max(c for c, _ in enough)) < unit.cpus:
+        needs, most, free = count(unit.cpus, "CPU"), most_cpus, "most free is"
+    else:
+        most = max(m for c, m in enough if not unit.cpus or c >= unit.cpus)
+        needs, free = f"{unit.memory_mib} MiB of memory", "most free is"
+    if whole and units > 1:  # what one host has says little once siblings took some of it
+        return (f"needs {needs} on one host; only {attempt.fitted} of {units} units fit "
+                "the online hosts, even empty")
+    if whole:
+        return f"needs {needs} on one host; largest host has {most:g}"
+    fitted = f" ({attempt.fitted} of {units} units fit)" if units > 1 else ""
+    return f"needs {needs} on one host; {free} {most:g}{fitted}"
 
 
 def count(n: float, thing: str) -> str:
@@ -237,17 +287,17 @@ def count(n: float, thing: str) -> str:
 def place(hosts: Sequence[HostView], gpus: int) -> Placement | None:
     """One unit of ``gpus`` GPUs, packed; None when no online host has them free."""
     units = (UnitRequest(gpus),)
-    available = rooms(hosts)
+    available = Rooms(hosts)
     attempt = assign(available, units, Policy.pack)
     if attempt.hosts is None:
         return None
-    return take({r.name: r for r in available}, units, attempt.hosts)[0]
+    return available.take(units, attempt.hosts)[0]
 
 
 def why_not(hosts: Sequence[HostView], gpus: int) -> str:
     """In words, why ``place`` found nothing."""
     units = (UnitRequest(gpus),)
-    available = rooms(hosts)
+    available = Rooms(hosts)
     ever = assign(available, units, Policy.pack, whole=True)
     if ever.hosts is None:
         return why(available, ever, 1, whole=True)

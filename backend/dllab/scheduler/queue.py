@@ -48,12 +48,11 @@ from dllab.scheduler.placement import (
     Need,
     Placement,
     Policy,
+    Rooms,
     UnitRequest,
     assign,
     count,
     fits,
-    rooms,
-    take,
     why,
 )
 
@@ -120,23 +119,21 @@ class SchedulingPass:
     def __init__(self, hosts: Iterable[HostView], queue: Iterable[Request],
                  quotas: Mapping[str, int | None], usage: Mapping[str, int],
                  reservation: Reservation | None = None) -> None:
-        self._rooms = rooms(hosts)
-        self._by_name = {r.name: r for r in self._rooms}
+        self._rooms = Rooms(hosts)
         self._quotas = quotas
         self._usage = dict(usage)
         self.order = queue_order(queue, reservation)
         self._placed: list[Placed] = []
         self._waiting: list[Waiting] = []
-        self._ever: dict[tuple[tuple[UnitRequest, ...], Policy], bool] = {}
+        self._ever: dict[tuple[tuple[UnitRequest, ...], Policy], list[str] | None] = {}
         self._head: Request | None = None
         self._reserved: tuple[str, ...] = ()
         self._holds: dict[str, Need] = {}
         self._head_position = 0
-        holder = next((r for r in self.order if reservation and r.id == reservation.request),
-                      None)
-        if holder is not None and reservation is not None \
-                and self._standing(holder, reservation.hosts):
-            self._hold(holder, reservation.hosts)
+        if reservation is not None:
+            holder = next((r for r in self.order if r.id == reservation.request), None)
+            if holder is not None and self._standing(holder, reservation.hosts):
+                self._hold(holder, reservation.hosts)
 
     def decide(self, request: Request) -> Placed | Waiting:
         head = self._head
@@ -154,14 +151,15 @@ class SchedulingPass:
             hosts = list(self._reserved)
         if hosts is not None:
             return self._place(request, hosts)
-        if not self._could_ever_fit(request):
-            if request is head:
-                self._release()
+        # (The head could ever fit: its reservation says where.)
+        if request is not head and self._ever_hosts(request) is None:
             ever = assign(self._rooms, request.units, request.policy, whole=True)
             return self._wait(request, why(self._rooms, ever, len(request.units), whole=True))
         if head is None or (request is not head and request.priority > head.priority):
-            reserved = assign(self._rooms, request.units, request.policy, whole=True).hosts
-            assert reserved is not None  # it could ever fit
+            soonest = assign(self._rooms, request.units, request.policy, whole=True).hosts
+            # Greedy, so it may miss where the first try (other preferences) found room.
+            reserved = soonest or self._ever_hosts(request)
+            assert reserved is not None
             self._hold(request, reserved)
         reason = why(self._rooms, attempt, len(request.units), holds)
         if holds and assign(self._rooms, request.units, request.policy).hosts is not None:
@@ -189,25 +187,26 @@ class SchedulingPass:
                     f"{self._head_position}")
         return f"quota: {count(quota, 'GPU')}, {used} in use"
 
-    def _could_ever_fit(self, request: Request) -> bool:
+    def _ever_hosts(self, request: Request) -> list[str] | None:
+        """Hosts the request would fit were they empty; None if it never could."""
         key = (request.units, request.policy)
         if key not in self._ever:
             self._ever[key] = assign(self._rooms, request.units, request.policy,
-                                     whole=True).hosts is not None
+                                     whole=True).hosts
         return self._ever[key]
 
     def _standing(self, holder: Request, hosts: Sequence[str]) -> bool:
         """Whether a reservation made in an earlier pass still stands: same units, hosts
         still online and big enough."""
-        if len(hosts) != len(holder.units) or not all(h in self._by_name for h in hosts):
+        if len(hosts) != len(holder.units) or not all(h in self._rooms.by_name for h in hosts):
             return False
-        return all(fits(self._by_name[h], need, whole=True)
+        return all(fits(self._rooms.by_name[h], need, whole=True)
                    for h, need in _needs(holder.units, hosts).items())
 
     def _ready(self) -> bool:
         """Whether every reserved host has the head's need free."""
         assert self._head is not None
-        return all(fits(self._by_name[h], need)
+        return all(fits(self._rooms.by_name[h], need)
                    for h, need in _needs(self._head.units, self._reserved).items())
 
     def _hold(self, head: Request, hosts: Sequence[str]) -> None:
@@ -218,7 +217,7 @@ class SchedulingPass:
         self._head, self._reserved, self._holds = None, (), {}
 
     def _place(self, request: Request, hosts: Sequence[str]) -> Placed:
-        placed = Placed(request.id, take(self._by_name, request.units, hosts))
+        placed = Placed(request.id, self._rooms.take(request.units, hosts))
         self._usage[request.owner] = self._usage.get(request.owner, 0) + request.gpus
         if request is self._head:
             self._release()
