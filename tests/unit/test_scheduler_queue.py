@@ -242,3 +242,15 @@ def test_a_request_that_could_never_fit_is_not_the_head():
                                                  req("s", 1, at=3)])
     assert decisions.reservation == Reservation("big", ("a",))
     assert waiting(decisions)["huge"] == (1, "needs 8 GPUs on one host; largest host has 4")
+
+
+def test_the_head_goes_where_it_is_reserved_when_a_greedy_try_finds_nothing():
+    head = Request("head", "ann", 0, 0.0, (UnitRequest(2, 1), UnitRequest(1, 8)))
+    busy = HostView("a", True, (0, 1), frozenset({0, 1}), cpus=8, cpus_used=2)
+    decisions = run([busy, host("b", 2, cpus=1)], [head])
+    assert decisions.reservation == Reservation("head", ("b", "a"))
+    # a is idle now. Taking the tightest host first, the 2-GPU unit would go to a and leave
+    # the 8-CPU unit nowhere; the reservation knows better.
+    decisions = run([host("a", 2, cpus=8), host("b", 2, cpus=1)], [head],
+                    reservation=decisions.reservation)
+    assert placed(decisions) == {"head": (Placement("b", (0, 1)), Placement("a", (0,)))}

@@ -137,25 +137,26 @@ class SchedulingPass:
 
     def decide(self, request: Request) -> Placed | Waiting:
         head = self._head
+        is_head = head is not None and request.id == head.id
         # Requests of the same or a lower priority than the head must leave it its share.
-        yields = head is not None and request is not head and request.priority <= head.priority
+        yields = head is not None and not is_head and request.priority <= head.priority
         over = self._over_quota(request, yields)
         if over:
-            if request is head:
+            if is_head:
                 self._release()
             return self._wait(request, over)
         holds = self._holds if yields else {}
         attempt = assign(self._rooms, request.units, request.policy, holds)
         hosts = attempt.hosts
-        if hosts is None and request is head and self._ready():
+        if hosts is None and is_head and self._ready():
             hosts = list(self._reserved)
         if hosts is not None:
             return self._place(request, hosts)
-        # (The head could ever fit: its reservation says where.)
-        if request is not head and self._ever_hosts(request) is None:
+        # Some requests could never fit; not the head, whose reservation says where it would.
+        if not is_head and self._ever_hosts(request) is None:
             ever = assign(self._rooms, request.units, request.policy, whole=True)
             return self._wait(request, why(self._rooms, ever, len(request.units), whole=True))
-        if head is None or (request is not head and request.priority > head.priority):
+        if head is None or (not is_head and request.priority > head.priority):
             soonest = assign(self._rooms, request.units, request.policy, whole=True).hosts
             # Greedy, so it may miss where the first try (other preferences) found room.
             reserved = soonest or self._ever_hosts(request)
@@ -219,14 +220,14 @@ class SchedulingPass:
     def _place(self, request: Request, hosts: Sequence[str]) -> Placed:
         placed = Placed(request.id, self._rooms.take(request.units, hosts))
         self._usage[request.owner] = self._usage.get(request.owner, 0) + request.gpus
-        if request is self._head:
+        if self._head is not None and request.id == self._head.id:
             self._release()
         self._placed.append(placed)
         return placed
 
     def _wait(self, request: Request, reason: str) -> Waiting:
         waiting = Waiting(request.id, len(self._waiting) + 1, reason)
-        if request is self._head:
+        if self._head is not None and request.id == self._head.id:
             self._head_position = waiting.position
         self._waiting.append(waiting)
         return waiting
