@@ -41,8 +41,9 @@ lint: venv ## ruff check (and shellcheck of the shell scripts when installed)
 images: ## build the local container images (dllab/base:bookworm, ...); skips existing ones unless FORCE=1
 	images/base/build.sh $(if $(FORCE),--force) $(BASE_TAG)
 
-bench: venv ## run the dispatch benchmark (prints its figures)
+bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 127.0.0.1:6379)
 	$(VENV)/bin/python benchmarks/dispatch.py
+	$(VENV)/bin/python benchmarks/scheduler.py
 
 ci-services: ## install (if missing) and start redis, postgres, dockerd, chromium as CI does (root)
 	.ci/services.sh

@@ -121,6 +121,9 @@ def test_successive_placements_never_reuse_a_gpu(total, used, request_sizes):
     ([host("a", 4, used=(0, 1, 2, 3))], 1, "needs 1 GPU on one host; largest free block is 0"),
     ([host("a", 2), host("b", 4, used=(0,)), host("c", 8, online=False)], 4,
      "needs 4 GPUs on one host; largest free block is 3"),
+    # More than any online host has, free or not: waiting will not help.
+    ([host("a", 4, used=(0,)), host("c", 8, online=False)], 5,
+     "needs 5 GPUs on one host; largest host has 4"),
 ])
 def test_why_not(hosts, gpus, message):
     assert place(hosts, gpus) is None

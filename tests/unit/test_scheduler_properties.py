@@ -17,7 +17,10 @@ scheduler makes one pass, whose decisions are applied. After every pass:
 - a restart, all state rebuilt from plain JSON with its rows in another order, decides
   exactly as before.
 
-Derandomized, so CI runs the same histories every time.
+A second test drives the same lab through the histories where starvation would show:
+large requests among a stream of small ones, and units ending. Both are derandomized, so CI
+runs the same histories every time; ``--hypothesis-show-statistics`` shows how often the
+bound was put to the test.
 """
 
 from __future__ import annotations
