@@ -44,8 +44,3 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     data: list[T]
     count: int = Field(description="how many match in all, not just on this page")
-
-
-class Message(BaseModel):
-    detail: str
-    reason: str | None = None
