@@ -1,17 +1,20 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/hosts, #/units, #/tokens, #/login). Each page module exports
+// (#/hosts, #/cluster, #/units, #/tokens, #/login). Each page module exports
 // `mount(container, context)` and may return a cleanup function (timers, listeners).
+// Routes marked `admin` are left out of the nav for other users, and send them home.
 
 import { api, ApiError, onUnauthorized } from "./api.js";
 import { alertBox, badge, h } from "./ui.js";
 import * as loginPage from "./pages/login.js";
 import * as hostsPage from "./pages/hosts.js";
+import * as clusterPage from "./pages/cluster.js";
 import * as unitsPage from "./pages/units.js";
 import * as tokensPage from "./pages/tokens.js";
 
 const DEFAULT_ROUTE = "/hosts";
 const ROUTES = {
   "/hosts": { page: hostsPage, title: "Hosts" },
+  "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
   "/tokens": { page: tokensPage, title: "API tokens" },
 };
@@ -63,11 +66,15 @@ async function logout() {
   navigate("/login");
 }
 
+function allowed(route, user) {
+  return !route.admin || user.role === "admin";
+}
+
 function topBar(active) {
   const user = state.user;
-  const links = Object.entries(ROUTES).map(([path, route]) =>
-    h("a", { href: `#${path}`, class: "nav-link", "aria-current": path === active ? "page" : null },
-      route.title));
+  const links = Object.entries(ROUTES).filter(([, route]) => allowed(route, user))
+    .map(([path, route]) => h("a", { href: `#${path}`, class: "nav-link",
+      "aria-current": path === active ? "page" : null }, route.title));
   return h("header", { class: "topbar" },
     h("div", { class: "topbar-inner" },
       h("a", { class: "brand", href: `#${DEFAULT_ROUTE}`, "aria-label": "DLLab home" },
@@ -157,11 +164,15 @@ async function render() {
     }
     if (seq !== state.renderSeq) return;
   }
+  if (!allowed(route, state.user)) {
+    navigate(DEFAULT_ROUTE);
+    return;
+  }
 
   document.title = `${route.title} · DLLab`;
   const main = h("main", { class: "content", id: "main", tabindex: "-1" });
   root.replaceChildren(topBar(path), main);
-  state.cleanup = route.page.mount(main, { user: state.user, navigate }) || null;
+  state.cleanup = route.page.mount(main, { user: state.user, navigate, params }) || null;
 }
 
 window.addEventListener("hashchange", render);

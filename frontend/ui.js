@@ -101,6 +101,23 @@ export function badge(text, kind = "neutral", attrs = {}) {
   return h("span", { class: `badge badge-${kind}`, ...attrs }, text);
 }
 
+const HOST_STATUS = {
+  online: { kind: "success", label: "online" },
+  offline: { kind: "danger", label: "offline" },
+  new: { kind: "info", label: "new" },
+};
+
+/** A host's status (online, offline, new) as a badge. */
+export function hostStatusBadge(status, attrs = { "data-testid": "host-status" }) {
+  const known = HOST_STATUS[status] || { kind: "neutral", label: status };
+  return badge(known.label, known.kind, attrs);
+}
+
+/** "1 GPU", "4 GPUs": `count(n, "GPU")`; `plural` when adding "s" does not do. */
+export function count(n, word, plural = `${word}s`) {
+  return `${n} ${n === 1 ? word : plural}`;
+}
+
 export function alertBox(message, kind = "error") {
   return h("div", { class: `alert alert-${kind}`, role: kind === "error" ? "alert" : "status" },
     message);
@@ -202,13 +219,105 @@ export function confirmDialog({ title, message, confirmLabel = "Confirm", danger
   });
 }
 
-/** Remember which element (by data-focus-key) had focus, to restore it after a re-render. */
-export function keepFocus(root, render) {
+/**
+ * Remember which element (by data-focus-key) had focus, to restore it after a re-render.
+ * With `fallback`, when that element is gone or disabled (a pager's Next on the last page),
+ * the first enabled one with a focus key under `root` gets it instead.
+ */
+export function keepFocus(root, render, { fallback = false } = {}) {
   const active = document.activeElement;
   const key = active && root.contains(active) ? active.dataset.focusKey : undefined;
   render();
   if (key) {
-    const again = root.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    let again = root.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    if (fallback && (!again || again.disabled)) {
+      again = root.querySelector("[data-focus-key]:not(:disabled)");
+    }
     if (again) again.focus();
   }
+}
+
+// ---- refreshing and paging --------------------------------------------------------------
+
+/**
+ * Run `load(signal)` now and then every `ms` while the tab is shown (at once when it is
+ * shown again), never two at a time: a refresh asked for while one runs follows it.
+ * `signal` is aborted by `stop()`, so a load that awaited can tell that its page is gone.
+ * Returns `{refresh, stop}`; a page's mount returns `stop` as (part of) its cleanup.
+ */
+export function poller(load, ms) {
+  const controller = new AbortController();
+  const { signal } = controller;
+  let inflight = false;
+  let again = false;
+
+  async function refresh() {
+    if (signal.aborted) return;
+    if (inflight) {
+      again = true;
+      return;
+    }
+    inflight = true;
+    try {
+      await load(signal);
+    } catch (error) {
+      console.error(error);
+    } finally {
+      inflight = false;
+    }
+    if (again) {
+      again = false;
+      refresh();
+    }
+  }
+
+  const tick = () => {
+    if (!document.hidden) refresh();
+  };
+  const timer = setInterval(tick, ms);
+  document.addEventListener("visibilitychange", tick);
+  refresh();
+  return {
+    refresh,
+    stop() {
+      controller.abort();
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", tick);
+    },
+  };
+}
+
+/** "Updated 12:00:01 · refreshes every 5 s", for a page's refresh note. */
+export function refreshedText(ms) {
+  return `Updated ${new Date().toLocaleTimeString()} · refreshes every ${ms / 1000} s`;
+}
+
+/**
+ * "Hosts 51–100 of 120" with Previous and Next buttons, for a list the API pages
+ * (`offset`, `limit`, `count`); null when all of it fits on one page.
+ * `onChange(newOffset)` is called with the offset to show.
+ */
+export function pager({ offset, limit, count, label, onChange, testId }) {
+  if (count <= limit && offset === 0) return null;
+  const first = count ? Math.min(offset + 1, count) : 0;
+  const last = Math.min(offset + limit, count);
+  const key = label.toLowerCase().replace(/\W+/g, "-");
+  return h("nav", { class: "pager", "aria-label": `${label} pages`, "data-testid": testId },
+    h("span", { class: "pager-range", "aria-live": "polite" },
+      `${label} ${first}–${last} of ${count}`),
+    h("div", { class: "pager-buttons" },
+      h("button", { type: "button", class: "btn btn-secondary btn-small",
+        disabled: offset <= 0, dataset: { focusKey: `${key}-previous` },
+        "aria-label": `Previous ${label.toLowerCase()}`,
+        onclick: () => onChange(Math.max(0, offset - limit)) }, "‹ Previous"),
+      h("button", { type: "button", class: "btn btn-secondary btn-small",
+        disabled: offset + limit >= count, dataset: { focusKey: `${key}-next` },
+        "aria-label": `Next ${label.toLowerCase()}`,
+        onclick: () => onChange(offset + limit) }, "Next ›")));
+}
+
+/** The page size asked for in the address (`#/cluster?per_page=20`), else `fallback`. */
+export function pageSize(params, fallback, most = 500) {
+  const asked = Number.parseInt(params ? params.get("per_page") : "", 10);
+  return Number.isInteger(asked) && asked >= 1 ? Math.min(asked, most) : fallback;
 }

@@ -10,7 +10,7 @@ Control plane (function-scoped, a fresh database each test):
 ``database_url``  run once on SQLite and once on PostgreSQL (``postgres`` marker)
 ``admin_password`` the first admin's password in ``settings``
 ``settings``      ``Settings`` with DLLAB_HOME in a temporary directory, a filesystem broker
-                  there, and the admin password ``admin_password``
+                  there, the admin password ``admin_password`` and no scheduler thread
 ``app``           ``create_app(settings)``
 ``client``        a TestClient on ``app``, not logged in
 ``admin``         headers of the first admin (a bearer login token)
@@ -83,8 +83,10 @@ def admin_password() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, admin_password: str) -> Settings:
+    # No scheduler thread: passes run on submissions, ended units and registrations, so
+    # that what a test sees follows from what it did. Tests of the thread turn it on.
     return Settings(home=tmp_path / "home", database_url=database_url,
-                    admin_password=admin_password)
+                    admin_password=admin_password, scheduler_seconds=0)
 
 
 @pytest.fixture

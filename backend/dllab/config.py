@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     host_offline_seconds: float = Field(
         default=30.0, gt=0, description="A host silent this long is offline."
     )
+    host_dead_seconds: float = Field(
+        default=600.0, gt=0,
+        description="A host offline this long is declared dead: its units are lost and "
+                    "handled by their workload's policy. Until then they keep their GPUs.",
+    )
+    scheduler_seconds: float = Field(
+        default=2.0, ge=0,
+        description="How often the control plane's scheduler runs a pass and looks for dead "
+                    "hosts, beside the passes that submissions and ended units set off; "
+                    "0: only those (tests).",
+    )
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
     )

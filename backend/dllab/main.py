@@ -12,13 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from dllab import __version__
-from dllab.api import agent, auth, errors, health, hosts, tokens, units, users
+from dllab.api import agent, auth, cluster, errors, health, hosts, tokens, units, users
 from dllab.api.context import AppContext
 from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
 from dllab.dispatch import Dispatcher
 from dllab.services.auth import ensure_admin
 from dllab.services.logs import LogStore
+from dllab.services.scheduling import SchedulerLoop
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
@@ -47,7 +48,10 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loop = SchedulerLoop(context.sessions, settings, context.dispatcher)
+        loop.start()
         yield
+        loop.stop()
         context.dispatcher.close()
         context.engine.dispose()
 
@@ -55,11 +59,12 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     # reach no CDN.
     app = FastAPIOffline(title="DLLab", version=__version__, lifespan=lifespan,
                          generate_unique_id_function=_operation_id,
-                         description="Self-hosted deep-learning lab: GPU hosts, units, users.")
+                         description="Self-hosted deep-learning lab: GPU hosts, units, the GPU "
+                                     "scheduler's queue, users.")
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (health, auth, users, tokens, hosts, units, agent):
+    for module in (health, auth, users, tokens, hosts, units, cluster, agent):
         api.include_router(module.router)
     app.include_router(api)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")

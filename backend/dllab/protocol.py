@@ -12,10 +12,16 @@ runs (see ``LABEL_*``).
 
 from __future__ import annotations
 
+import os
+import uuid
 from enum import StrEnum
 from pathlib import Path
+from time import monotonic
 from typing import Annotated, Any
 
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Celery tasks the agent serves. Arguments are plain JSON: a spec dict, or a unit id.
@@ -48,9 +54,10 @@ class RuntimeKind(StrEnum):
 
 
 class UnitState(StrEnum):
-    """Where a unit is in its life, in order. The last four are final."""
+    """Where a unit is in its life, in order. The last four are final. Agents never see a
+    queued unit: it has no host yet."""
 
-    pending = "pending"  # recorded; not yet sent to an agent
+    queued = "queued"  # waits for the scheduler to give it a host and GPUs
     starting = "starting"  # sent to its host's agent, which has not reported it running
     running = "running"  # the agent reports it alive
     stopping = "stopping"  # a stop was asked; the agent has not confirmed it gone
@@ -199,6 +206,7 @@ def celery_config(broker_url: str) -> dict[str, Any]:
         (folder / "processed").mkdir(parents=True, exist_ok=True)
         (folder / "control").mkdir(parents=True, exist_ok=True)
         config["broker_url"] = "filesystem://"
+        config["broker_transport"] = "dllab.protocol:FilesystemTransport"
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
@@ -208,3 +216,25 @@ def celery_config(broker_url: str) -> dict[str, Any]:
             "polling_interval": 0.05,
         }
     return config
+
+
+class _AtomicFilesystemChannel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        """Write the message under a name readers skip, then rename it into place. Kombu's
+        own ``_put`` writes in place, and a reader that takes the file before the write
+        reads it empty: the agent's worker then dies on the JSON."""
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".{name}.partial")
+        try:
+            with open(partial, "wb") as file:
+                file.write(dumps(payload).encode())
+            os.replace(partial, final)
+        except OSError as exc:
+            raise ChannelError(f"cannot add {final!r} to the queue folder") from exc
+
+
+class FilesystemTransport(filesystem.Transport):
+    """The embedded broker's transport: kombu's, with whole messages only."""
+
+    Channel = _AtomicFilesystemChannel

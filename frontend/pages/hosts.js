@@ -3,23 +3,12 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, badge, confirmDialog, emptyState, h, keepFocus, refreshRelativeTimes,
-  relativeTime, secretPanel, shortUuid, spinnerText,
+  alertBox, badge, confirmDialog, emptyState, h, hostStatusBadge, keepFocus, poller,
+  refreshedText, refreshRelativeTimes, relativeTime, secretPanel, shortUuid, spinnerText,
 } from "../ui.js";
 
 export const REFRESH_MS = 5000;
 const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
-
-const STATUS = {
-  online: { kind: "success", label: "online" },
-  offline: { kind: "danger", label: "offline" },
-  new: { kind: "info", label: "new" },
-};
-
-function statusBadge(status) {
-  const known = STATUS[status] || { kind: "neutral", label: status };
-  return badge(known.label, known.kind, { "data-testid": "host-status" });
-}
 
 /** "2.0 / 16.0 GiB": both in the unit of the total. */
 function memoryText(used, total) {
@@ -80,7 +69,7 @@ function hostCard(host, { isAdmin, onRemove }) {
   h("header", { class: "host-head" },
     h("div", { class: "host-title" },
       h("h2", { id: titleId, class: "host-name" }, host.name),
-      statusBadge(host.status)),
+      hostStatusBadge(host.status)),
     isAdmin
       ? h("button", { type: "button", class: "btn btn-ghost btn-small btn-danger-text",
         "aria-label": `Remove host ${host.name}`, dataset: { focusKey: `remove-${host.id}` },
@@ -161,8 +150,8 @@ export function mount(container, { user }) {
   const list = h("div", { class: "host-list", "aria-busy": "true" },
     spinnerText("Loading hosts…"));
   let lastData = null;
-  let inflight = false;
-  let stopped = false;
+  let poll = null;
+  const load = () => poll && poll.refresh();
 
   async function removeHost(host) {
     const ok = await confirmDialog({
@@ -200,28 +189,23 @@ export function mount(container, { user }) {
       ...hosts.map((host) => hostCard(host, { isAdmin, onRemove: removeHost }))));
   }
 
-  async function load() {
-    if (inflight || stopped) return;
-    inflight = true;
+  async function fetchHosts(signal) {
     try {
       const page = await api("hosts?limit=500");
-      if (stopped) return;
+      if (signal.aborted) return;
       const text = JSON.stringify(page);
       if (text !== lastData) show(page);
       else refreshRelativeTimes(list);
       lastData = text;
       problem.replaceChildren();
-      status.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every `
-        + `${REFRESH_MS / 1000} s`;
+      status.textContent = refreshedText(REFRESH_MS);
     } catch (error) {
-      if (stopped || error.handled) return;
+      if (signal.aborted || error.handled) return;
       problem.replaceChildren(alertBox(`Could not load hosts: ${error.message}`));
       if (lastData === null) {
         list.setAttribute("aria-busy", "false");
         list.replaceChildren();
       }
-    } finally {
-      inflight = false;
     }
   }
 
@@ -237,12 +221,6 @@ export function mount(container, { user }) {
     status];
   container.replaceChildren(...parts.filter(Boolean));
 
-  load();
-  const timer = setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-  };
+  poll = poller(fetchHosts, REFRESH_MS);
+  return poll.stop;
 }

@@ -1,15 +1,16 @@
 // Units: the containers and processes that run on the hosts (yours; every one for an
 // admin), newest first, refreshed every 5 s. Read-only for now: the CLI and API start them.
+// A queued unit shows its place in the queue and why it waits.
 
 import { api } from "../api.js";
 import {
-  alertBox, badge, emptyState, formatFullDate, h, refreshRelativeTimes, relativeTime,
+  alertBox, badge, count, emptyState, formatFullDate, h, poller, refreshRelativeTimes, relativeTime,
   spinnerText,
 } from "../ui.js";
 
 const REFRESH_MS = 5000;
 const STATE_KIND = {
-  pending: "neutral",
+  queued: "neutral",
   starting: "info",
   running: "success",
   stopping: "info",
@@ -19,8 +20,21 @@ const STATE_KIND = {
   lost: "danger",
 };
 
-function gpuList(gpus) {
-  if (!gpus.length) return h("span", { class: "muted" }, "none");
+/** "#2 — needs 4 GPUs on one host; largest free block is 2" (the queue's words). */
+function queueText(position, reason) {
+  const place = position ? `#${position}` : "waiting for the scheduler";
+  return reason ? `${place} — ${reason}` : place;
+}
+
+function gpuList(unit) {
+  const { gpus } = unit;
+  if (!gpus.length) {
+    if (!unit.gpu_count) return h("span", { class: "muted" }, "none");
+    return h("span", { class: "gpu-requested", title: unit.state === "queued"
+      ? "GPUs asked for; the unit gets them once the scheduler places it"
+      : "GPUs asked for; the unit was never placed" },
+    `${count(unit.gpu_count, "GPU")} requested`);
+  }
   return h("span", { class: "unit-gpus" }, gpus.map((gpu) =>
     h("span", { class: "gpu-chip", title: `physical GPU ${gpu.index} on the host, seen as `
       + `GPU ${gpu.visible_index} by the unit${gpu.simulated ? " (simulated)" : ""}` },
@@ -30,6 +44,10 @@ function gpuList(gpus) {
 
 function stateCell(unit) {
   const state = badge(unit.state, STATE_KIND[unit.state] || "neutral");
+  if (unit.state === "queued") {
+    return h("div", {}, state, h("div", { class: "cell-note queue-note",
+      "data-testid": "unit-queue" }, queueText(unit.position, unit.reason)));
+  }
   if (unit.error) return h("div", {}, state, h("div", { class: "cell-note text-danger" }, unit.error));
   if (unit.exit_code !== null && unit.exit_code !== undefined) {
     return h("div", {}, state, h("div", { class: "cell-note muted" }, `exit code ${unit.exit_code}`));
@@ -43,14 +61,14 @@ export function mount(container, { user }) {
     spinnerText("Loading units…"));
   const summary = h("p", { class: "page-summary", "aria-live": "polite" });
   let lastData = null;
-  let inflight = false;
-  let stopped = false;
 
   function show(page) {
     area.setAttribute("aria-busy", "false");
     const running = page.data.filter((u) => u.state === "running").length;
+    const queued = page.data.filter((u) => u.state === "queued").length;
     summary.textContent = page.count
-      ? `${page.count} ${page.count === 1 ? "unit" : "units"} · ${running} running` : "";
+      ? `${page.count} ${page.count === 1 ? "unit" : "units"} · ${running} running`
+        + (queued ? ` · ${queued} queued` : "") : "";
     if (!page.data.length) {
       area.replaceChildren(emptyState("No units yet",
         "Units are the containers and processes DLLab runs on your GPU hosts. Start one with ",
@@ -67,30 +85,26 @@ export function mount(container, { user }) {
           h("div", { class: "cell-note muted" }, h("code", {}, unit.id))),
         h("td", {}, stateCell(unit)),
         h("td", {}, unit.host || h("span", { class: "muted" }, "—")),
-        h("td", {}, gpuList(unit.gpus)),
+        h("td", {}, gpuList(unit)),
         h("td", { class: "cell-command" }, h("code", { title: unit.command.join(" ") },
           unit.command.join(" "))),
         isAdmin ? h("td", {}, unit.owner) : null,
         h("td", { title: formatFullDate(unit.created_at) }, relativeTime(unit.created_at))))))));
   }
 
-  async function load() {
-    if (inflight || stopped) return;
-    inflight = true;
+  async function load(signal) {
     try {
       const page = await api("units?limit=200");
-      if (stopped) return;
+      if (signal.aborted) return;
       const text = JSON.stringify(page);
       if (text !== lastData) show(page);
       else refreshRelativeTimes(area);
       lastData = text;
     } catch (error) {
-      if (stopped || error.handled) return;
+      if (signal.aborted || error.handled) return;
       area.setAttribute("aria-busy", "false");
       area.replaceChildren(alertBox(`Could not load units: ${error.message}`));
       lastData = null;
-    } finally {
-      inflight = false;
     }
   }
 
@@ -104,12 +118,5 @@ export function mount(container, { user }) {
       summary),
     area);
 
-  load();
-  const timer = setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-  };
+  return poller(load, REFRESH_MS).stop;
 }

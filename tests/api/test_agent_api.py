@@ -64,7 +64,8 @@ def test_report_must_name_the_unit_of_its_path(admin, agent, run_unit):
 def test_host_cannot_report_about_another_hosts_unit(client, admin, agent, run_unit, broker):
     owner = agent("gpu-1", gpus=1)
     other = agent("gpu-2", gpus=1)
-    unit = run_unit(admin, gpus=1, host="gpu-1")
+    unit = run_unit(admin, gpus=1)
+    assert unit["host"] == "gpu-1"  # a tie: the first name
     owner.report(unit["id"], "running")
     assert other.report(unit["id"], "exited", exit_code=1).status_code == 204
     assert other.heartbeat([{"unit_id": unit["id"], "state": "missing"}]).status_code == 204
@@ -77,7 +78,8 @@ def test_host_cannot_report_about_another_hosts_unit(client, admin, agent, run_u
 def test_host_cannot_ship_logs_of_another_hosts_unit(client, admin, agent, run_unit):
     agent("gpu-1", gpus=1)
     other = agent("gpu-2", gpus=1)
-    unit = run_unit(admin, gpus=1, host="gpu-1")
+    unit = run_unit(admin, gpus=1)
+    assert unit["host"] == "gpu-1"  # a tie: the first name
     answer = other.ship_logs(unit["id"], 0, ["forged"])
     assert answer.status_code == 404
     assert answer.json()["reason"] == "unit_not_found"

@@ -59,6 +59,21 @@ CASES = [
     Bad("port above 65535", "POST", "/api/v1/units", 422, "ports",
         json={**UNIT, "ports": [70000]}),
     Bad("negative port", "POST", "/api/v1/units", 422, "ports", json={**UNIT, "ports": [-5]}),
+    # Where a unit runs is the scheduler's choice alone; its place in the queue is bounded.
+    Bad("unit names its host", "POST", "/api/v1/units", 422, "host",
+        json={**UNIT, "host": "gpu-1"}),
+    Bad("priority above 100", "POST", "/api/v1/units", 422, "priority",
+        json={**UNIT, "priority": 101}),
+    Bad("priority below -100", "POST", "/api/v1/units", 422, "priority",
+        json={**UNIT, "priority": -101}),
+    Bad("priority as string", "POST", "/api/v1/units", 422, "priority",
+        json={**UNIT, "priority": "1"}),
+    Bad("unknown on_lost", "POST", "/api/v1/units", 422, "on_lost",
+        json={**UNIT, "on_lost": "retry"}),
+    Bad("negative max_restarts", "POST", "/api/v1/units", 422, "max_restarts",
+        json={**UNIT, "max_restarts": -1}),
+    Bad("max_restarts above 100", "POST", "/api/v1/units", 422, "max_restarts",
+        json={**UNIT, "max_restarts": 101}),
     # Names: DNS-label shaped, at most 63 characters.
     Bad("unit name 64 chars", "POST", "/api/v1/units", 422, "name",
         json={**UNIT, "name": "a" * 64}),
@@ -83,6 +98,12 @@ CASES = [
         json={"username": "alice", "password": "short"}),
     Bad("user unknown field", "POST", "/api/v1/users", 422, "is_admin",
         json={"username": "alice", "password": "long-enough", "is_admin": True}),
+    Bad("quota as string", "PATCH", "/api/v1/users/1", 422, "gpu_quota",
+        json={"gpu_quota": "2"}),
+    Bad("quota as float", "PATCH", "/api/v1/users/1", 422, "gpu_quota",
+        json={"gpu_quota": 2.0}),
+    Bad("user update unknown field", "PATCH", "/api/v1/users/1", 422, "role",
+        json={"role": "admin"}),
     Bad("token name empty", "POST", "/api/v1/tokens", 422, "name", json={"name": ""}),
     Bad("token name blank", "POST", "/api/v1/tokens", 422, "name", json={"name": "   "}),
     Bad("token name 65 chars", "POST", "/api/v1/tokens", 422, "name", json={"name": "t" * 65}),
@@ -130,6 +151,9 @@ CASES = [
     Bad("host id not a number", "DELETE", "/api/v1/hosts/gpu-1", 422, "host_id"),
     Bad("host id past 32 bits", "DELETE", f"/api/v1/hosts/{2**31}", (404, 422)),
     Bad("host id past 64 bits", "DELETE", f"/api/v1/hosts/{BIG}", (404, 422)),
+    Bad("unknown user", "PATCH", "/api/v1/users/999", 404, "no user", json={"gpu_quota": 1}),
+    Bad("user id past 32 bits", "PATCH", f"/api/v1/users/{2**31}", (404, 422),
+        json={"gpu_quota": 1}),
     # No credentials.
     Bad("units without login", "GET", "/api/v1/units", 401, "not logged in", caller="nobody"),
     # What an agent sends is checked as strictly as what users send.
@@ -199,9 +223,9 @@ def test_longest_valid_names_are_accepted(client, admin, agent):
     agent("gpu-1", gpus=1)
     name = "a" + "-" * 61 + "z"
     assert client.post("/api/v1/hosts", headers=admin, json={"name": name}).status_code == 201
-    unit = client.post("/api/v1/units", headers=admin,
-                       json={"name": name, "command": ["x"], "host": "gpu-1"})
+    unit = client.post("/api/v1/units", headers=admin, json={"name": name, "command": ["x"]})
     assert unit.status_code == 201, unit.text
+    assert (unit.json()["name"], unit.json()["host"]) == (name, "gpu-1")  # the one online
     user = client.post("/api/v1/users", headers=admin,
                        json={"username": "u" * 64, "password": "p" * 256})
     assert user.status_code == 201, user.text

@@ -30,7 +30,7 @@ def dllab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_every_command_has_help(dllab):
     commands = [[], ["login"], ["hosts"], ["host"], ["host", "add"], ["host", "remove"],
                 ["tokens"], ["tokens", "create"], ["tokens", "revoke"], ["agent"], ["server"],
-                ["up"]]
+                ["up"], ["queue"], ["cluster"], ["user"], ["user", "quota"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 
@@ -69,3 +69,27 @@ def test_wrong_password_and_bad_names_are_explained(dllab, live_server, admin_pa
     assert "wrong username or password" in out
     dllab("login", "--server", live_server, "--username", "admin", "--password", admin_password)
     assert "name" in dllab("host", "add", "Not_A_Name", ok=False)
+
+
+def test_queue_cluster_and_quota(dllab, live_server, admin_password, agent_host, client,
+                                 make_user):
+    agent_host("gpu-1", gpus=2)
+    make_user("dana")
+    dllab("login", "--server", live_server, "--username", "admin", "--password", admin_password)
+    assert "dana may now hold 1 GPU(s) at once." in dllab("user", "quota", "dana", "1")
+    assert "no user 'nobody'" in dllab("user", "quota", "nobody", "1", ok=False)
+    assert "a number of GPUs" in dllab("user", "quota", "dana", "lots", ok=False)
+    dana = client.post("/api/v1/auth/token",
+                       data={"username": "dana", "password": "dana-password"}).json()
+    headers = {"Authorization": f"Bearer {dana['access_token']}"}
+    for name in ("first", "second"):
+        answer = client.post("/api/v1/units", headers=headers,
+                             json={"name": name, "command": ["x"], "gpus": 1})
+        assert answer.status_code == 201, answer.text
+    queue = dllab("queue")
+    assert "second" in queue and "quota: 1 GPU, 1 in use" in queue and "first" not in queue
+    cluster = dllab("cluster")
+    assert "dana/first (sees GPU 0)" in cluster and "free" in cluster
+    assert "1 of 2 online GPUs free; 1 workload(s) queued." in cluster
+    assert "unlimited" in dllab("user", "quota", "dana", "unlimited")
+    assert "second" not in dllab("queue")

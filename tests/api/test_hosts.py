@@ -1,5 +1,5 @@
 """GPU hosts: added by an admin with a one-time agent token, listed with status and GPUs,
-removed only when idle."""
+removed when idle or offline (its units then lost), never while online and busy."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_removed_host_is_gone_and_its_token_stops_working(client, admin, agent):
     assert answer.json()["reason"] == "bad_token"
 
 
-def test_host_with_active_units_cannot_be_removed(client, admin, agent, run_unit):
+def test_online_host_with_active_units_cannot_be_removed(client, admin, agent, run_unit):
     host = agent("gpu-1", gpus=2)
     host_id = hosts_by_name(client, admin)["gpu-1"]["id"]
     unit = run_unit(admin, gpus=1)
@@ -122,6 +122,29 @@ def test_host_with_active_units_cannot_be_removed(client, admin, agent, run_unit
     kept = client.get(f"/api/v1/units/{unit['id']}", headers=admin)
     assert kept.status_code == 200
     assert (kept.json()["state"], kept.json()["host"]) == ("exited", None)
+
+
+def test_offline_host_is_removed_and_its_units_are_lost(client, admin, agent, run_unit, db,
+                                                        settings):
+    host = agent("gpu-1", gpus=2)
+    host_id = hosts_by_name(client, admin)["gpu-1"]["id"]
+    running = run_unit(admin, gpus=1, name="running")
+    host.report(running["id"], "running")
+    stopping = run_unit(admin, gpus=1, name="stopping")
+    assert client.post(f"/api/v1/units/{stopping['id']}/stop",
+                       headers=admin).json()["state"] == "stopping"
+    offline = datetime.now(UTC) - timedelta(seconds=settings.host_offline_seconds + 1)
+    set_last_seen(db, "gpu-1", offline)
+    assert hosts_by_name(client, admin)["gpu-1"]["status"] == "offline"
+    assert client.delete(f"{HOSTS}/{host_id}", headers=admin).status_code == 204
+    assert hosts_by_name(client, admin) == {}
+    lost = client.get(f"/api/v1/units/{running['id']}", headers=admin).json()
+    assert (lost["state"], lost["error"], lost["host"]) == \
+        ("lost", "host gpu-1 was removed", None)
+    assert lost["finished_at"] is not None
+    # A unit being stopped has stopped: the host that ran it is gone.
+    gone = client.get(f"/api/v1/units/{stopping['id']}", headers=admin).json()
+    assert (gone["state"], gone["error"]) == ("stopped", None)
 
 
 def test_removing_an_unknown_host_is_404(client, admin):

@@ -1,5 +1,6 @@
-"""Units through the API, with the host's agent played by the test: placement, the start
-command on the broker, states reported by the agent, stop, logs, and who sees what."""
+"""Units through the API, with the host's agent played by the test: placement (or the queue
+when nothing fits), the start command on the broker, states reported by the agent, stop,
+logs, and who sees what. The queue itself is tested in ``test_scheduling.py``."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_created_unit_is_starting_on_a_host_with_remapped_gpus(client, admin, ag
     assert get(client, admin, unit["id"]) == unit
 
 
-def test_start_command_is_queued_for_the_host(admin, agent, run_unit, broker):
+def test_start_command_is_sent_to_the_hosts_broker_queue(admin, agent, run_unit, broker):
     agent("gpu-1", gpus=4)
     unit = run_unit(admin, gpus=2, name="train", env={"EPOCHS": "3"}, ports=[8888])
     [message] = broker.messages(TASK_START_UNIT)
@@ -59,7 +60,7 @@ def test_start_command_is_queued_for_the_host(admin, agent, run_unit, broker):
     assert spec["ports"] == [8888]
     assert spec["image"] is None  # a process host runs no image
     assert spec["labels"] == {"dllab.kind": "unit", "dllab.owner": "admin",
-                              "dllab.workload": unit["id"], "dllab.host": "gpu-1"}
+                              "dllab.workload": unit["workload"], "dllab.host": "gpu-1"}
 
 
 def test_docker_host_gets_the_default_image_unless_one_is_named(admin, agent, run_unit,
@@ -78,53 +79,67 @@ def test_placement_never_double_books_gpus(client, admin, agent, run_unit):
     first, second = run_unit(admin, gpus=2, name="a"), run_unit(admin, gpus=2, name="b")
     assert set(gpus_of(first)).isdisjoint(gpus_of(second))
     assert sorted(gpus_of(first) + gpus_of(second)) == [0, 1, 2, 3]
-    third = client.post(UNITS, headers=admin, json={"name": "c", "command": ["x"], "gpus": 1})
-    assert third.status_code == 409
-    assert third.json()["reason"] == "no_capacity"
-    assert "largest free block is 0" in third.json()["detail"]
+    third = run_unit(admin, gpus=1, name="c")  # accepted, but it waits for a GPU
+    assert (third["state"], third["position"], third["host"], third["gpus"]) == \
+        ("queued", 1, None, [])
+    assert third["reason"] == "needs 1 GPU on one host; largest free block is 0"
     cpu_only = run_unit(admin, gpus=0, name="d")  # needs no GPU, so it still fits
-    assert (cpu_only["host"], cpu_only["gpus"]) == ("gpu-1", [])
+    assert (cpu_only["state"], cpu_only["host"], cpu_only["gpus"]) == ("starting", "gpu-1", [])
+    assert get(client, admin, third["id"])["state"] == "queued"
 
 
-def test_request_larger_than_any_free_block_is_409(client, admin, agent, run_unit):
+def test_request_larger_than_any_free_block_is_queued_and_says_why(admin, agent, run_unit,
+                                                                    broker):
     agent("gpu-1", gpus=4)
     agent("gpu-2", gpus=2)
-    run_unit(admin, gpus=1, name="a", host="gpu-1")
-    answer = client.post(UNITS, headers=admin, json={"name": "b", "command": ["x"], "gpus": 4})
-    assert answer.status_code == 409
-    assert "needs 4 GPUs" in answer.json()["detail"]
-    assert "largest free block is 3" in answer.json()["detail"]
+    assert run_unit(admin, gpus=2, name="a")["host"] == "gpu-2"  # the tighter fit
+    assert run_unit(admin, gpus=1, name="b")["host"] == "gpu-1"  # gpu-2 is full
+    waiting = run_unit(admin, gpus=4, name="c")
+    assert (waiting["state"], waiting["position"], waiting["gpu_count"]) == ("queued", 1, 4)
+    assert (waiting["host"], waiting["gpus"]) == (None, [])
+    assert waiting["reason"] == "needs 4 GPUs on one host; largest free block is 3"
+    assert waiting["id"] not in [m.args[0]["unit_id"] for m in broker.messages(TASK_START_UNIT)]
 
 
 def test_placement_packs_onto_the_fullest_host_that_fits(admin, agent, run_unit):
     agent("gpu-a", gpus=4)
     agent("gpu-b", gpus=4)
-    run_unit(admin, gpus=2, name="first", host="gpu-b")
-    assert run_unit(admin, gpus=2, name="second")["host"] == "gpu-b"
-    assert run_unit(admin, gpus=1, name="third")["host"] == "gpu-a"
-    assert run_unit(admin, gpus=3, name="fourth")["host"] == "gpu-a"
+    assert run_unit(admin, gpus=1, name="first")["host"] == "gpu-a"  # a tie: the first name
+    assert run_unit(admin, gpus=2, name="second")["host"] == "gpu-a"  # 3 free beats 4
+    assert run_unit(admin, gpus=2, name="third")["host"] == "gpu-b"  # gpu-a has 1 left
+    assert run_unit(admin, gpus=1, name="fourth")["host"] == "gpu-a"  # 1 free beats 2
+    assert run_unit(admin, gpus=2, name="fifth")["host"] == "gpu-b"
 
 
-def test_unit_may_name_its_host(client, admin, agent, run_unit):
+def test_the_scheduler_alone_places_units(client, admin, agent, broker):
     agent("gpu-a", gpus=4)
     agent("gpu-b", gpus=4)
-    assert run_unit(admin, gpus=1, host="gpu-b")["host"] == "gpu-b"
-    unknown = client.post(UNITS, headers=admin,
-                          json={"name": "x", "command": ["x"], "host": "gpu-z"})
-    assert unknown.status_code == 404
-    assert unknown.json()["reason"] == "host_not_found"
+    pinned = client.post(UNITS, headers=admin,
+                         json={"name": "x", "command": ["x"], "host": "gpu-b"})
+    assert pinned.status_code == 422
+    assert "host" in pinned.json()["detail"]
+    assert client.get(UNITS, headers=admin).json()["count"] == 0
+    assert broker.messages(TASK_START_UNIT) == []
 
 
-def test_hosts_that_are_not_online_get_no_units(client, admin, agent, db, settings):
+def test_hosts_that_are_not_online_get_no_units(client, admin, agent, run_unit, db, settings,
+                                                broker):
     client.post("/api/v1/hosts", headers=admin, json={"name": "gpu-new"})  # never registered
-    agent("gpu-old", gpus=4)
+    old = agent("gpu-old", gpus=4)
     silent = datetime.now(UTC) - timedelta(seconds=settings.host_offline_seconds + 1)
     with db() as session:
         session.execute(update(Host).where(Host.name == "gpu-old").values(last_seen_at=silent))
         session.commit()
-    answer = client.post(UNITS, headers=admin, json={"name": "x", "command": ["x"]})
-    assert answer.status_code == 409
-    assert "no online host" in answer.json()["detail"]
+    waiting = run_unit(admin, gpus=1)
+    assert (waiting["state"], waiting["position"], waiting["host"]) == ("queued", 1, None)
+    assert waiting["reason"] == "no online host"
+    assert broker.messages(TASK_START_UNIT) == []
+    # The host comes back: its heartbeat runs a pass, which places the unit there.
+    assert old.heartbeat().status_code == 204
+    placed = get(client, admin, waiting["id"])
+    assert (placed["state"], placed["host"], placed["position"], placed["reason"]) == \
+        ("starting", "gpu-old", None, None)
+    assert [m.args[0]["unit_id"] for m in broker.messages(TASK_START_UNIT)] == [waiting["id"]]
 
 
 def test_reports_move_the_unit_through_running_to_exited(client, admin, agent, run_unit,
@@ -192,16 +207,22 @@ def test_stop_then_missing_is_stopped_and_frees_the_gpus(client, admin, agent, r
     assert answer.json()["state"] == "stopping"
     [stop] = broker.messages(TASK_STOP_UNIT)
     assert (stop.queue, stop.args) == ("host.gpu-1", [unit["id"]])
-    # Still holding its GPUs until the agent confirms.
-    blocked = client.post(UNITS, headers=admin, json={"name": "next", "command": ["x"], "gpus": 1})
-    assert blocked.status_code == 409
+    # Still holding its GPUs until the agent confirms: the next unit waits.
+    waiting = run_unit(admin, gpus=4, name="next")
+    assert (waiting["state"], waiting["position"]) == ("queued", 1)
     host.report(unit["id"], "running")  # a late heartbeat does not undo the stop
     assert get(client, admin, unit["id"])["state"] == "stopping"
+    assert get(client, admin, waiting["id"])["state"] == "queued"
     assert host.report(unit["id"], "missing").status_code == 204
     stopped = get(client, admin, unit["id"])
     assert stopped["state"] == "stopped"
     assert stopped["finished_at"] is not None
-    assert sorted(gpus_of(run_unit(admin, gpus=4, name="next"))) == [0, 1, 2, 3]
+    # The freed GPUs go to the waiting unit at once.
+    placed = get(client, admin, waiting["id"])
+    assert (placed["state"], placed["host"]) == ("starting", "gpu-1")
+    assert sorted(gpus_of(placed)) == [0, 1, 2, 3]
+    assert [m.args[0]["unit_id"] for m in broker.messages(TASK_START_UNIT)] == \
+        [unit["id"], waiting["id"]]
 
 
 def test_unit_that_exits_while_stopping_is_stopped_once_removed(client, admin, agent,
@@ -388,17 +409,23 @@ def fail_to_send(app, monkeypatch) -> None:
     monkeypatch.setattr(app.state.context.dispatcher._celery, "send_task", unreachable)
 
 
-def test_unit_the_broker_cannot_take_is_503_and_leaves_no_row(client, app, admin, agent,
-                                                              run_unit, monkeypatch):
+def test_unit_the_broker_cannot_take_goes_back_to_the_queue(client, app, admin, agent,
+                                                            run_unit, broker, monkeypatch):
     agent("gpu-1", gpus=2)
     with monkeypatch.context() as patch:
         fail_to_send(app, patch)
-        answer = client.post(UNITS, headers=admin,
-                             json={"name": "x", "command": ["x"], "gpus": 2})
-        assert answer.status_code == 503
-        assert answer.json()["reason"] == "broker_unavailable"
-    assert client.get(UNITS, headers=admin).json()["count"] == 0
-    assert len(run_unit(admin, gpus=2)["gpus"]) == 2  # its GPUs were not kept
+        unit = run_unit(admin, gpus=2, name="first")
+    assert (unit["state"], unit["host"], unit["gpus"]) == ("queued", None, [])
+    assert unit["reason"].startswith("was placed, but the command broker is unreachable")
+    assert broker.messages(TASK_START_UNIT) == []
+    # The broker is back; the next pass (here, another submission's) places the unit
+    # first, on the GPUs nothing kept, and sends it.
+    second = run_unit(admin, gpus=2, name="second")
+    placed = get(client, admin, unit["id"])
+    assert (placed["state"], placed["host"], placed["reason"]) == ("starting", "gpu-1", None)
+    assert sorted(gpus_of(placed)) == [0, 1]
+    assert [m.args[0]["unit_id"] for m in broker.messages(TASK_START_UNIT)] == [unit["id"]]
+    assert (second["state"], second["position"]) == ("queued", 1)
 
 
 def test_stop_the_broker_cannot_take_is_503_and_can_be_retried(client, app, admin, agent,
@@ -414,14 +441,22 @@ def test_stop_the_broker_cannot_take_is_503_and_can_be_retried(client, app, admi
     assert [m.args for m in broker.messages(TASK_STOP_UNIT)] == [[unit["id"]]]
 
 
-def test_concurrent_requests_never_share_a_gpu(live_server, admin, agent_host):
-    """Eight clients at once ask for the one GPU of a host: exactly one gets it."""
+def test_concurrent_requests_never_share_a_gpu(client, live_server, admin, agent_host):
+    """Eight clients at once ask for the one GPU of a host: exactly one gets it, the other
+    seven wait in the queue, one behind the other."""
     agent_host("solo", gpus=1)
 
-    def ask(n: int) -> int:
+    def ask(n: int) -> httpx.Response:
         return httpx.post(f"{live_server}/api/v1/units", headers=admin, timeout=30, json={
-            "name": f"race-{n}", "command": ["true"], "gpus": 1}).status_code
+            "name": f"race-{n}", "command": ["true"], "gpus": 1})
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, range(8)))
-    assert sorted(answers) == [201] + [409] * 7
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    [winner] = [a.json() for a in answers if a.json()["state"] == "starting"]
+    assert (winner["host"], gpus_of(winner)) == ("solo", [0])
+    # Each answer shows the queue as it stood then; the list shows it once all are in.
+    units = client.get(UNITS, headers=admin).json()["data"]
+    assert sorted(u["state"] for u in units) == ["queued"] * 7 + ["starting"]
+    assert [gpus_of(u) for u in units if u["gpus"]] == [[0]]
+    assert sorted(u["position"] for u in units if u["state"] == "queued") == list(range(1, 8))

@@ -14,8 +14,8 @@ def test_admin_creates_a_user_who_can_log_in(client, admin, login_as):
                          json={"username": "alice", "password": "alice-password"})
     assert answer.status_code == 201
     body = answer.json()
-    assert set(body) == {"id", "username", "role", "created_at"}  # no password, no hash
-    assert (body["username"], body["role"]) == ("alice", "user")
+    assert set(body) == {"id", "username", "role", "gpu_quota", "created_at"}  # no password
+    assert (body["username"], body["role"], body["gpu_quota"]) == ("alice", "user", None)
     me = client.get(f"{USERS}/me", headers=login_as("alice", "alice-password"))
     assert me.status_code == 200
     assert me.json() == body

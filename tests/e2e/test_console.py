@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 Login = Callable[..., None]
 Shot = Callable[[Page, str], None]
+Unit = dict[str, Any]
 
 
 def test_wrong_password_shows_the_message(page: Page, shot: Shot) -> None:
@@ -250,3 +252,156 @@ def test_units_page_lists_a_unit_with_its_remapped_gpus(
     for gpu in unit["gpus"]:
         expect(row).to_contain_text(f"{gpu['index']}→{gpu['visible_index']}")
     shot(page, "units")
+
+
+def _submit(client: httpx.Client, name: str, gpus: int) -> Unit:
+    answer = client.post("/units", json={"name": name, "gpus": gpus,
+                                         "command": ["python", "train.py"]})
+    assert answer.status_code == 201, answer.text
+    unit: Unit = answer.json()
+    return unit
+
+
+@pytest.fixture
+def busy_cluster(admin_api: httpx.Client, live_server: str,
+                 agent_host: Callable[..., dict[str, str]],
+                 make_user: Callable[..., dict[str, str]]) -> dict[str, Unit]:
+    """gpu-a (4 GPUs) and gpu-b (2) online, gpu-c added but never registered; units of admin
+    and alice placed on them, and two of alice's queued (train-huge heads the queue)."""
+    agent_host("gpu-a", gpus=4)
+    agent_host("gpu-b", gpus=2)
+    assert admin_api.post("/hosts", json={"name": "gpu-c"}).status_code == 201
+    alice_headers = make_user("alice")
+    units = {}
+    with httpx.Client(base_url=f"{live_server}/api/v1", headers=alice_headers,
+                      timeout=10) as alice:
+        for client, name, gpus in [(admin_api, "prep", 1), (admin_api, "train-big", 3),
+                                   (alice, "train-huge", 4), (alice, "eval", 1),
+                                   (alice, "sweep", 2)]:
+            units[name] = _submit(client, name, gpus)
+    for name in ("prep", "train-big", "eval"):
+        assert units[name]["state"] != "queued", units[name]
+    for name, position in (("train-huge", 1), ("sweep", 2)):
+        assert units[name]["state"] == "queued", units[name]
+        assert units[name]["position"] == position, units[name]
+        assert units[name]["reason"], units[name]
+    assert str(units["train-huge"]["reason"]).startswith("needs 4 GPUs on one host")
+    return units
+
+
+def test_cluster_page_shows_who_holds_each_gpu_and_the_queue(
+        page: Page, login: Login, admin_api: httpx.Client,
+        busy_cluster: dict[str, Unit], shot: Shot) -> None:
+    units = busy_cluster
+    cluster = admin_api.get("/cluster").json()
+    page.goto("/#/cluster")
+    login(page)
+    expect(page).to_have_url(re.compile(r"#/cluster$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cluster")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Cluster")).to_have_attribute("aria-current", "page")
+
+    # Summary: the API's counts.
+    expect(page.get_by_test_id("stat-hosts")).to_have_text("3")
+    expect(page.get_by_test_id("stat-gpus")).to_have_text("6")
+    expect(page.get_by_test_id("stat-free")).to_have_text(str(cluster["gpus_free"]))
+    expect(page.get_by_test_id("stat-queued")).to_have_text("2")
+
+    # One row per host, one cell per GPU; every held cell names its unit, owner and mapping.
+    hosts = page.get_by_test_id("cluster-host")
+    expect(hosts).to_have_count(3)
+    held = 0
+    for name in ("prep", "train-big", "eval"):
+        unit = units[name]
+        row = hosts.filter(has=page.get_by_role("heading", name=str(unit["host"])))
+        for gpu in unit["gpus"]:
+            cell = row.locator(f'[data-testid="gpu-cell"][data-gpu-index="{gpu["index"]}"]')
+            expect(cell).to_have_attribute("data-state", "held")
+            expect(cell.get_by_test_id("gpu-holder")).to_have_text(name)
+            expect(cell).to_contain_text(str(unit["owner"]))
+            expect(cell).to_contain_text(f"GPU {gpu['index']} → seen as {gpu['visible_index']}")
+            expect(cell).to_have_attribute("title", re.compile(
+                rf"Held by unit {name} \({unit['id']}\)"))
+            held += 1
+    cells = page.get_by_test_id("gpu-cell")
+    expect(cells).to_have_count(6)
+    expect(cells.filter(has_text="held")).to_have_count(held)
+    free = page.locator('[data-testid="gpu-cell"][data-state="free"]')
+    expect(free).to_have_count(6 - held)
+    expect(free.first).to_contain_text("free")
+
+    row_a = hosts.filter(has=page.get_by_role("heading", name="gpu-a"))
+    expect(row_a.get_by_test_id("host-status")).to_have_text("online")
+    expect(row_a).to_contain_text("process")
+    expect(row_a.get_by_test_id("reserved-marker")).to_contain_text(
+        "Reserved for queue head: train-huge")
+    expect(page.get_by_test_id("reserved-marker")).to_have_count(1)
+    row_c = hosts.filter(has=page.get_by_role("heading", name="gpu-c"))
+    expect(row_c.get_by_test_id("host-status")).to_have_text("new")
+    expect(row_c).to_contain_text("waiting for this host's agent")
+
+    # The queue, in order, with why each waits.
+    rows = page.get_by_test_id("queue-row")
+    expect(rows).to_have_count(2)
+    for index, name in enumerate(("train-huge", "sweep")):
+        unit = units[name]
+        row = rows.nth(index)
+        expect(row.get_by_role("rowheader")).to_contain_text(name)
+        expect(row.get_by_test_id("queue-position")).to_have_text(f"#{unit['position']}")
+        expect(row.get_by_test_id("queue-reason")).to_contain_text(str(unit["reason"]))
+        expect(row).to_contain_text("alice")
+        expect(row).to_contain_text(str(unit["gpu_count"]))
+        expect(row.locator("time")).to_contain_text(re.compile(r"just now|s ago"))
+    expect(rows.nth(0).get_by_test_id("queue-reason")).to_contain_text("holds gpu-a for it")
+    expect(page.get_by_test_id("hosts-pager")).to_have_count(0)
+    expect(page.get_by_test_id("queue-pager")).to_have_count(0)
+    shot(page, "cluster")
+
+    # Pages: one host and one queued workload a page.
+    page.goto("/#/cluster?per_page=1")
+    expect(page.get_by_test_id("hosts-pager")).to_contain_text("Hosts 1–1 of 3")
+    expect(hosts).to_have_count(1)
+    page.get_by_role("button", name="Next hosts").click()
+    expect(page.get_by_test_id("hosts-pager")).to_contain_text("Hosts 2–2 of 3")
+    expect(hosts.get_by_role("heading")).to_have_text("gpu-b")
+    queue_pager = page.get_by_test_id("queue-pager")
+    expect(queue_pager).to_contain_text("Queued workloads 1–1 of 2")
+    expect(queue_pager.get_by_role("button", name="Previous queued workloads")).to_be_disabled()
+    queue_pager.get_by_role("button", name="Next queued workloads").click()
+    expect(queue_pager).to_contain_text("Queued workloads 2–2 of 2")
+    expect(rows).to_have_count(1)
+    expect(rows.get_by_test_id("queue-position")).to_have_text("#2")
+    expect(rows.get_by_role("rowheader")).to_contain_text("sweep")
+
+
+def test_units_page_shows_why_a_unit_waits(
+        page: Page, login: Login, busy_cluster: dict[str, Unit],
+        shot: Shot) -> None:
+    unit = busy_cluster["train-huge"]
+    page.goto("/#/units")
+    login(page)
+    row = page.get_by_test_id("unit-row").filter(has_text="train-huge")
+    expect(row).to_contain_text("queued")
+    expect(row.get_by_test_id("unit-queue")).to_have_text(f"#1 — {unit['reason']}")
+    expect(row).to_contain_text("4 GPUs requested")
+    expect(row).not_to_contain_text("none")
+    expect(page.get_by_text(re.compile(r"5 units · \d+ running · 2 queued"))).to_be_visible()
+    shot(page, "units-queued")
+
+
+def test_a_plain_user_has_no_cluster_page(
+        page: Page, login: Login, busy_cluster: dict[str, Unit]) -> None:
+    page.goto("/")
+    login(page, "alice", "alice-password")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Units")).to_be_visible()
+    expect(nav.get_by_role("link", name="Cluster")).to_have_count(0)
+    # Asked for by address, it sends her home.
+    page.goto("/#/cluster")
+    expect(page).to_have_url(re.compile(r"#/hosts$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hosts")
+    # Her own queued unit says why it waits.
+    page.goto("/#/units")
+    row = page.get_by_test_id("unit-row").filter(has_text="sweep")
+    expect(row.get_by_test_id("unit-queue")).to_have_text(
+        f"#2 — {busy_cluster['sweep']['reason']}")

@@ -125,10 +125,11 @@ PRINT_GPUS = [
 
 
 def run_unit_through(admin: Api, host: str, gpus: int = 2) -> tuple[dict[str, Any], str]:
-    answer = admin.post(
-        "/units", json={"name": "e2e", "command": PRINT_GPUS, "gpus": gpus, "host": host}
-    )
+    """Run a unit that prints its GPUs and waits; the scheduler places it, on ``host`` (the
+    test's only agent)."""
+    answer = admin.post("/units", json={"name": "e2e", "command": PRINT_GPUS, "gpus": gpus})
     assert answer.status_code == 201, answer.text
+    assert answer.json()["host"] == host  # placed at once (its agent may report it running)
     unit = wait_for(admin, answer.json()["id"], "running")
     return unit, wait_for_log(admin, unit["id"], "ready")
 

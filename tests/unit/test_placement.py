@@ -13,11 +13,29 @@ from dllab.scheduler.placement import (
     Room,
     Rooms,
     UnitRequest,
+    assign,
     fits,
-    place,
     score,
-    why_not,
+    why,
 )
+
+
+def place(hosts: list[HostView], gpus: int) -> Placement | None:
+    """One unit of ``gpus`` GPUs, packed; None when no online host has them free."""
+    units = (UnitRequest(gpus),)
+    rooms = Rooms(hosts)
+    attempt = assign(rooms, units, Policy.pack)
+    return None if attempt.hosts is None else rooms.take(units, attempt.hosts)[0]
+
+
+def why_not(hosts: list[HostView], gpus: int) -> str:
+    """In words, why ``place`` found nothing."""
+    units = (UnitRequest(gpus),)
+    rooms = Rooms(hosts)
+    ever = assign(rooms, units, Policy.pack, whole=True)
+    if ever.hosts is None:
+        return why(rooms, ever, 1, whole=True)
+    return why(rooms, assign(rooms, units, Policy.pack), 1)
 
 
 def host(name: str, gpus: int = 4, used: tuple[int, ...] = (), online: bool = True,

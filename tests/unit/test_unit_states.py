@@ -13,11 +13,11 @@ Obs = ObservedState
 # (current, observed, exit code) -> new state; None leaves the unit as it is.
 TABLE = {
     # Sent, not yet seen running: the agent's word moves it on.
-    (S.pending, Obs.starting, None): S.starting,
-    (S.pending, Obs.running, None): S.running,
-    (S.pending, Obs.exited, 0): S.exited,
-    (S.pending, Obs.exited, 1): S.failed,
-    (S.pending, Obs.missing, None): S.lost,
+    (S.queued, Obs.starting, None): S.starting,
+    (S.queued, Obs.running, None): S.running,
+    (S.queued, Obs.exited, 0): S.exited,
+    (S.queued, Obs.exited, 1): S.failed,
+    (S.queued, Obs.missing, None): S.lost,
     (S.starting, Obs.starting, None): S.starting,
     (S.starting, Obs.running, None): S.running,
     (S.starting, Obs.exited, 0): S.exited,
@@ -70,8 +70,8 @@ def test_final_states_are_the_last_four():
     assert [s for s in UnitState if s.final] == [S.stopped, S.exited, S.failed, S.lost]
 
 
-def test_new_state_is_never_stopping_or_pending():
+def test_new_state_is_never_stopping_or_queued():
     """Only the API stops a unit and only the API records one; agents never do."""
     results = {next_state(c, report(o, e)) for c in UnitState for o in ObservedState
                for e in (None, 0, 1)}
-    assert S.stopping not in results and S.pending not in results
+    assert S.stopping not in results and S.queued not in results

@@ -28,19 +28,19 @@ def register(body: protocol.AgentRegister, host: CurrentHost, session: SessionDe
 
 @router.post("/heartbeat", status_code=204)
 def heartbeat(body: protocol.AgentHeartbeat, host: CurrentHost, session: SessionDep,
-              dispatcher: DispatcherDep) -> Response:
+              settings: SettingsDep, dispatcher: DispatcherDep) -> Response:
     """GPU readings and unit states, every few seconds."""
-    agents.heartbeat(session, dispatcher, host, body)
+    agents.heartbeat(session, settings, dispatcher, host, body)
     return Response(status_code=204)
 
 
 @router.post("/units/{unit_id}/report", status_code=204)
 def report(unit_id: UnitIdPath, body: protocol.UnitReport, host: CurrentHost, session: SessionDep,
-           dispatcher: DispatcherDep) -> Response:
+           settings: SettingsDep, dispatcher: DispatcherDep) -> Response:
     """A unit's state right after the agent acted on it."""
     if body.unit_id != unit_id:
         raise BadRequest("the report's unit_id differs from the one in the path")
-    agents.apply_reports(session, dispatcher, host, [body])
+    agents.apply_reports(session, settings, dispatcher, host, [body])
     return Response(status_code=204)
 
 

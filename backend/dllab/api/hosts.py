@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from dllab.api.deps import AdminUser, CurrentUser, Limit, Offset, RowId, SessionDep, SettingsDep
+from dllab.api.deps import (
+    AdminUser,
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    Offset,
+    RowId,
+    SessionDep,
+    SettingsDep,
+)
 from dllab.schemas.common import Page
 from dllab.schemas.hosts import HostCreate, HostCreated, HostPublic
 from dllab.services import hosts
@@ -26,7 +35,9 @@ def add_host(body: HostCreate, _: AdminUser, session: SessionDep,
 
 
 @router.delete("/{host_id}", status_code=204)
-def remove_host(host_id: RowId, _: AdminUser, session: SessionDep) -> Response:
-    """Remove a host that runs no unit (admin only); its token stops working."""
-    hosts.remove_host(session, host_id)
+def remove_host(host_id: RowId, _: AdminUser, session: SessionDep, settings: SettingsDep,
+                dispatcher: DispatcherDep) -> Response:
+    """Remove a host (admin only); its token stops working. Refused while it is online and
+    runs units; an offline host's units are lost with it and handled by their policy."""
+    hosts.remove_host(session, settings, dispatcher, host_id)
     return Response(status_code=204)

@@ -35,8 +35,9 @@ def list_units(user: CurrentUser, session: SessionDep, offset: Offset = 0, limit
 @router.post("", response_model=UnitPublic, status_code=201)
 def create_unit(body: UnitCreate, user: CurrentUser, session: SessionDep,
                 settings: SettingsDep, dispatcher: DispatcherDep) -> UnitPublic:
-    """Run one container or process on a GPU host. Answers once the host's agent has been
-    sent the command (state ``starting``); poll the unit to see it ``running``."""
+    """Run one container or process on a GPU host. The scheduler places it at once (state
+    ``starting``: its host's agent has been sent the command; poll to see it ``running``)
+    or queues it (state ``queued``, with its ``position`` and the ``reason`` it waits)."""
     unit = units.create_unit(session, settings, dispatcher, user, body)
     return units.to_public(session, unit)
 
@@ -49,9 +50,11 @@ def get_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep) -> Uni
 
 @router.post("/{unit_id}/stop", response_model=UnitPublic)
 def stop_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep,
-              dispatcher: DispatcherDep) -> UnitPublic:
-    """Stop a unit and remove it from its host; its record and logs stay."""
-    return units.to_public(session, units.stop_unit(session, dispatcher, user, unit_id))
+              settings: SettingsDep, dispatcher: DispatcherDep) -> UnitPublic:
+    """Stop a unit and remove it from its host (a queued one leaves the queue); its record
+    and logs stay."""
+    return units.to_public(session, units.stop_unit(session, settings, dispatcher, user,
+                                                    unit_id))
 
 
 @router.get("/{unit_id}/logs", response_class=PlainTextResponse, response_model=None,

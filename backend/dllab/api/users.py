@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dllab.api.deps import AdminUser, CurrentUser, Limit, Offset, SessionDep
+from dllab.api.deps import (
+    AdminUser,
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    Offset,
+    RowId,
+    SessionDep,
+    SettingsDep,
+)
 from dllab.schemas.common import Page
-from dllab.schemas.users import UserCreate, UserPublic
+from dllab.schemas.users import UserCreate, UserPublic, UserUpdate
 from dllab.services import users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,3 +37,11 @@ def list_users(_: AdminUser, session: SessionDep, offset: Offset = 0,
 def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> UserPublic:
     """Create a user (admin only)."""
     return UserPublic.model_validate(users.create_user(session, body))
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+def update_user(user_id: RowId, body: UserUpdate, _: AdminUser, session: SessionDep,
+                settings: SettingsDep, dispatcher: DispatcherDep) -> UserPublic:
+    """Change a user (admin only): their GPU quota."""
+    return UserPublic.model_validate(users.update_user(session, settings, dispatcher, user_id,
+                                                       body))

@@ -61,7 +61,8 @@ def host_add(name: str) -> None:
 @host.command("remove")
 @click.argument("name")
 def host_remove(name: str) -> None:
-    """Remove host NAME (it must run no unit); its token stops working."""
+    """Remove host NAME; its token stops working. Refused while it is online and runs
+    units; an offline host's units are lost with it and handled by their policy."""
     api = Api.from_config()
     page = api.call("GET", "/hosts", params={"limit": 500})
     match = [h for h in page["data"] if h["name"] == name]
@@ -69,6 +70,55 @@ def host_remove(name: str) -> None:
         raise click.ClickException(f"no host {name!r}")
     api.call("DELETE", f"/hosts/{match[0]['id']}")
     click.echo(f"Host {name} removed.")
+
+
+@main.command()
+def queue() -> None:
+    """List the workloads waiting for GPUs, in order, with why each waits (yours; every
+    one for an admin)."""
+    page = Api.from_config().call("GET", "/queue", params={"limit": 500})
+    click.echo(table(page["data"], ["position", "name", "kind", "owner", "priority", "gpus",
+                                    "submitted_at", "reason"]))
+
+
+@main.command()
+def cluster() -> None:
+    """Show every GPU of every host: free, or the unit and user holding it (admin)."""
+    answer = Api.from_config().call("GET", "/cluster", params={"limit": 500})
+    rows = []
+    for host in answer["hosts"]:
+        for gpu in host["gpus"]:
+            held = gpu["held_by"]
+            rows.append({"host": host["name"], "status": host["status"], "gpu": gpu["index"],
+                         "held_by": f"{held['owner']}/{held['unit_name']} "
+                                    f"(sees GPU {held['visible_index']})" if held else "free",
+                         "reserved_for": host["reserved_for"] or ""})
+    click.echo(table(rows, ["host", "status", "gpu", "held_by", "reserved_for"]))
+    click.echo(f"{answer['gpus_free']} of {answer['gpus']} online GPUs free; "
+               f"{answer['queued']} workload(s) queued.")
+
+
+@main.group()
+def user() -> None:
+    """Manage users (admin)."""
+
+
+@user.command("quota")
+@click.argument("username")
+@click.argument("gpus")
+def user_quota(username: str, gpus: str) -> None:
+    """Limit USERNAME to GPUS GPUs at once (a number, or "unlimited"); work past it waits
+    in the queue."""
+    if gpus != "unlimited" and not gpus.isdigit():
+        raise click.BadParameter("a number of GPUs, or 'unlimited'", param_hint="GPUS")
+    api = Api.from_config()
+    page = api.call("GET", "/users", params={"limit": 500})
+    match = [u for u in page["data"] if u["username"] == username]
+    if not match:
+        raise click.ClickException(f"no user {username!r}")
+    quota = None if gpus == "unlimited" else int(gpus)
+    api.call("PATCH", f"/users/{match[0]['id']}", json={"gpu_quota": quota})
+    click.echo(f"{username} may now hold {gpus if quota is None else quota} GPU(s) at once.")
 
 
 @main.group(invoke_without_command=True)

@@ -248,7 +248,9 @@ def why(rooms: Rooms, attempt: Attempt, units: int,
             gpus, cpus, memory = room.size, room.cpus_total, room.memory_total
         else:
             gpus, cpus, memory = len(room.free), room.cpus, room.memory_mib
-        return gpus - minus.gpus, cpus - minus.cpus, memory - minus.memory_mib
+        # Held may exceed free (what is held includes GPUs still busy): none is left then.
+        return (max(gpus - minus.gpus, 0), max(cpus - minus.cpus, 0),
+                max(memory - minus.memory_mib, 0))
 
     seen = [left(rooms.by_name[name]) for name in special]
     if whole:
@@ -282,23 +284,3 @@ def why(rooms: Rooms, attempt: Attempt, units: int,
 
 def count(n: float, thing: str) -> str:
     return f"{n:g} {thing}{'' if n == 1 else 's'}"
-
-
-def place(hosts: Sequence[HostView], gpus: int) -> Placement | None:
-    """One unit of ``gpus`` GPUs, packed; None when no online host has them free."""
-    units = (UnitRequest(gpus),)
-    available = Rooms(hosts)
-    attempt = assign(available, units, Policy.pack)
-    if attempt.hosts is None:
-        return None
-    return available.take(units, attempt.hosts)[0]
-
-
-def why_not(hosts: Sequence[HostView], gpus: int) -> str:
-    """In words, why ``place`` found nothing."""
-    units = (UnitRequest(gpus),)
-    available = Rooms(hosts)
-    ever = assign(available, units, Policy.pack, whole=True)
-    if ever.hosts is None:
-        return why(available, ever, 1, whole=True)
-    return why(available, assign(available, units, Policy.pack), 1)

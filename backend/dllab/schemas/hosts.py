@@ -1,18 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel
 
+from dllab.db.models import HostStatus
 from dllab.protocol import GpuInfo, RuntimeKind
 from dllab.schemas.common import Input, Name
-
-
-class HostStatus(StrEnum):
-    new = "new"  # added; its agent has not registered yet
-    online = "online"  # heard from within the offline limit
-    offline = "offline"  # silent for longer than the offline limit
 
 
 class HostCreate(Input):

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from dllab.db.models import LostPolicy
 from dllab.protocol import Port, UnitState
 from dllab.schemas.common import Input, Name
 
@@ -26,7 +27,14 @@ class UnitCreate(Input):
     cpus: float | None = Field(default=None, gt=0, le=1024)
     memory_mib: int | None = Field(default=None, ge=16, le=16 * 1024 * 1024)
     ports: list[Port] = Field(default_factory=list, max_length=16)
-    host: Name | None = Field(default=None, description="run on this host only")
+    priority: int = Field(default=0, ge=-100, le=100, description=(
+        "higher goes first in the queue; above 0 for admins only"))
+    # Not strict: JSON has no enums, so the policy arrives as a string.
+    on_lost: Annotated[LostPolicy, Field(strict=False, description=(
+        "when its host no longer runs it (the agent lost it, the host was declared dead or "
+        "removed): fail, or queue it again"))] = LostPolicy.fail
+    max_restarts: int = Field(default=3, ge=0, le=100,
+                              description="how often on_lost=restart queues it again")
 
 
 class UnitGpu(BaseModel):
@@ -41,9 +49,15 @@ class UnitPublic(BaseModel):
     name: str
     kind: str
     owner: str
+    workload: str = Field(description="the workload it belongs to (scheduled as one)")
+    attempt: int = Field(description="1, then one more each time its workload is restarted")
+    priority: int
     state: UnitState
+    position: int | None = Field(description="while queued: its place in the queue (1: next)")
+    reason: str | None = Field(description="while queued: why it waits, in words")
     host: str | None
-    gpus: list[UnitGpu]
+    gpu_count: int = Field(description="GPUs asked for")
+    gpus: list[UnitGpu] = Field(description="once placed: the physical GPUs it holds")
     image: str | None
     command: list[str]
     ports: dict[str, int]

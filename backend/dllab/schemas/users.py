@@ -23,6 +23,12 @@ class UserCreate(Input):
     role: Annotated[UserRole, Field(strict=False)] = UserRole.user
 
 
+class UserUpdate(Input):
+    gpu_quota: int | None = Field(default=None, ge=0, le=1_000_000, description=(
+        "most GPUs the user's units may hold at once; null: unlimited. Work past it waits "
+        "in the queue"))
+
+
 class LoginRequest(Input):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -34,6 +40,7 @@ class UserPublic(BaseModel):
     id: int
     username: str
     role: UserRole
+    gpu_quota: int | None = Field(description="null: unlimited")
     created_at: datetime
 
 

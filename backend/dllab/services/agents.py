@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 
 from dllab import protocol
 from dllab.config import Settings
-from dllab.db.models import Host, Unit
+from dllab.db.models import Host, HostStatus, Unit
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import NotFound
 from dllab.protocol import FINAL_UNIT_STATES, ObservedState, UnitReport, UnitState
+from dllab.services import scheduling, workloads
 from dllab.services.logs import LogStore
 
-_WAITING = (UnitState.pending, UnitState.starting)
+_WAITING = (UnitState.queued, UnitState.starting)
 
 
 def next_state(current: UnitState, report: UnitReport) -> UnitState | None:
@@ -66,23 +67,34 @@ def _apply(unit: Unit, report: UnitReport) -> None:
             unit.error = "its host no longer runs it"
 
 
-def apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
+def apply_reports(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
                   reports: list[UnitReport]) -> None:
     """Apply the reports, then have the agent remove what should no longer be there: units
-    that have ended (their exit is recorded) and units this host should not run at all."""
+    that have ended (their exit is recorded) and units this host should not run at all.
+    Lost units go to their workload's policy; ended units free GPUs, so a pass follows."""
     units = {u.id: u for u in session.scalars(select(Unit).where(
         Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
     remove = []
+    ended, lost = False, []
     for report in reports:
         unit = units.get(report.unit_id)
         if unit is not None:
+            was_final = UnitState(unit.state).final
             _apply(unit, report)
+            if not was_final and UnitState(unit.state).final:
+                ended = True
+                if unit.state == UnitState.lost:
+                    lost.append(unit)
         if report.state != ObservedState.missing and (
                 unit is None or UnitState(unit.state).final):
             remove.append(report.unit_id)
+    stops = workloads.handle_lost(session, lost)
     session.commit()
     for unit_id in remove:
         dispatcher.stop_unit(host.name, unit_id)
+    workloads.send_stops(dispatcher, stops)
+    if ended:
+        scheduling.run_pass(session, settings, dispatcher)
 
 
 def _seen(host: Host, gpus: list[protocol.GpuInfo]) -> None:
@@ -108,18 +120,22 @@ def register(session: Session, settings: Settings, dispatcher: Dispatcher, host:
     restart = [u for u in unlisted if u.state in _WAITING]
     gone = [UnitReport(unit_id=u.id, state=ObservedState.missing)
             for u in unlisted if u.state not in _WAITING]
-    apply_reports(session, dispatcher, host, [*body.units, *gone])
+    apply_reports(session, settings, dispatcher, host, [*body.units, *gone])
     for unit in restart:
         dispatcher.start_unit(host.name, protocol.UnitSpec.model_validate(unit.spec))
+    scheduling.run_pass(session, settings, dispatcher)  # its GPUs may be new, or back
     return protocol.AgentRegistered(
         host_id=host.id, name=host.name, queue=protocol.host_queue(host.name),
         broker_url=settings.broker_url_for_agents, heartbeat_seconds=settings.heartbeat_seconds)
 
 
-def heartbeat(session: Session, dispatcher: Dispatcher, host: Host,
+def heartbeat(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
               body: protocol.AgentHeartbeat) -> None:
+    back = host.status(utcnow(), settings.host_offline_seconds) != HostStatus.online
     _seen(host, body.gpus)
-    apply_reports(session, dispatcher, host, body.units)
+    apply_reports(session, settings, dispatcher, host, body.units)
+    if back:  # its GPUs count again
+        scheduling.run_pass(session, settings, dispatcher)
 
 
 def ship_logs(session: Session, store: LogStore, host: Host, unit_id: str,

@@ -9,24 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
-from dllab.db.models import Host, Unit
+from dllab.db.models import Host, HostStatus, Unit
 from dllab.db.models.base import utcnow
+from dllab.dispatch import Dispatcher
 from dllab.errors import Conflict, NotAuthenticated, NotFound
 from dllab.protocol import FINAL_UNIT_STATES, GpuInfo, RuntimeKind
-from dllab.schemas.hosts import HostCreated, HostPublic, HostStatus
+from dllab.schemas.hosts import HostCreated, HostPublic
 from dllab.security import HOST_TOKEN_PREFIX, hash_token, new_token
-
-
-def host_status(host: Host, now: datetime, settings: Settings) -> HostStatus:
-    if host.last_seen_at is None:
-        return HostStatus.new
-    silent = (now - host.last_seen_at).total_seconds()
-    return HostStatus.online if silent < settings.host_offline_seconds else HostStatus.offline
+from dllab.services import scheduling, workloads
 
 
 def to_public(host: Host, now: datetime, settings: Settings) -> HostPublic:
     return HostPublic(
-        id=host.id, name=host.name, status=host_status(host, now, settings),
+        id=host.id, name=host.name, status=host.status(now, settings.host_offline_seconds),
         runtime=RuntimeKind(host.runtime) if host.runtime else None, address=host.address,
         agent_version=host.agent_version, gpus=[GpuInfo.model_validate(g) for g in host.gpus],
         created_at=host.created_at, last_seen_at=host.last_seen_at,
@@ -67,15 +62,22 @@ def get_host(session: Session, host_id: int) -> Host:
     return host
 
 
-def remove_host(session: Session, host_id: int) -> None:
+def remove_host(session: Session, settings: Settings, dispatcher: Dispatcher,
+                host_id: int) -> None:
+    """Remove a host. One that is online and runs units is refused: stop them first. The
+    units of one that is not online go with it, lost, to their workloads' policies."""
     host = get_host(session, host_id)
     active = session.scalar(select(func.count(Unit.id)).where(
         Unit.host_id == host.id, Unit.state.not_in(FINAL_UNIT_STATES)))
-    if active:
-        raise Conflict(f"host {host.name!r} still runs {active} unit(s); stop them first",
+    if active and host.status(utcnow(), settings.host_offline_seconds) == HostStatus.online:
+        raise Conflict(f"host {host.name!r} is online and still runs {active} unit(s); stop "
+                       "them first, or stop its agent and remove it once it is offline",
                        reason="host_busy")
+    stops = workloads.lose_host_units(session, host, f"host {host.name} was removed")
     session.delete(host)
     session.commit()
+    workloads.send_stops(dispatcher, stops)
+    scheduling.run_pass(session, settings, dispatcher)
 
 
 def host_for_token(session: Session, secret: str) -> Host:

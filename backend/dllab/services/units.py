@@ -6,31 +6,25 @@ Every query goes through ``visible_units`` so that a user only ever sees their o
 
 from __future__ import annotations
 
-import threading
-import uuid
-
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
-from dllab.db.models import Host, Unit, User
+from dllab.db.models import Host, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
-from dllab.errors import Conflict, NotFound, Unavailable
+from dllab.errors import Forbidden, NotFound, Unavailable
 from dllab.protocol import (
     FINAL_UNIT_STATES,
-    LABEL_HOST,
     LABEL_KIND,
     LABEL_OWNER,
     LABEL_WORKLOAD,
-    RuntimeKind,
     UnitSpec,
     UnitState,
 )
-from dllab.scheduler.placement import HostView, place, why_not
-from dllab.schemas.hosts import HostStatus
 from dllab.schemas.units import UnitCreate, UnitGpu, UnitPublic
-from dllab.services.hosts import host_status
+from dllab.services import scheduling, workloads
+from dllab.services.workloads import UnitTemplate
 
 
 def visible_units(user: User) -> Select[tuple[Unit]]:
@@ -56,77 +50,33 @@ def list_units(session: Session, user: User, offset: int, limit: int,
     return list(rows), total
 
 
-def _host_views(session: Session, settings: Settings, hosts: list[Host]) -> list[HostView]:
-    used: dict[int, set[int]] = {h.id: set() for h in hosts}
-    active = session.execute(select(Unit.host_id, Unit.gpus).where(
-        Unit.host_id.is_not(None), Unit.state.not_in(FINAL_UNIT_STATES)))
-    for host_id, gpus in active:
-        used.setdefault(host_id, set()).update(gpus)
-    now = utcnow()
-    return [HostView(name=h.name, online=host_status(h, now, settings) == HostStatus.online,
-                     gpus=tuple(g["index"] for g in h.gpus), used=frozenset(used[h.id]))
-            for h in hosts]
-
-
-# Placement reads what is free, then writes what it takes: two requests must not both
-# read before either writes. Across control-plane processes on PostgreSQL the hosts' row
-# locks see to it; within one process (all there is on SQLite, which ignores FOR UPDATE and
-# starts its transactions at the first write) this lock does.
-_placing = threading.Lock()
-
-
 def create_unit(session: Session, settings: Settings, dispatcher: Dispatcher, owner: User,
                 body: UnitCreate) -> Unit:
-    with _placing:
-        unit, host = _place_unit(session, settings, owner, body)
-    try:
-        dispatcher.start_unit(host.name, UnitSpec.model_validate(unit.spec))
-    except Unavailable:
-        # Not sent, so not started: take the row back rather than leave a unit that
-        # holds GPUs and will never run.
-        session.delete(unit)
-        session.commit()
-        raise
+    """Queue a unit as a workload of its own and run a pass: the answer shows it starting on
+    a host, or queued with its position and the reason it waits."""
+    if body.priority > 0 and not owner.is_admin:
+        raise Forbidden("only an admin may give a priority above 0", reason="priority")
+    template = UnitSpec(
+        unit_id="-", name="-", image=body.image, command=body.command, env=body.env,
+        cpus=body.cpus, memory_mib=body.memory_mib, ports=body.ports,
+        labels={LABEL_KIND: "unit", LABEL_OWNER: owner.username})
+    workload, [unit] = workloads.submit(
+        session, owner, "unit", body.name, [UnitTemplate(body.name, body.gpus, template)],
+        priority=body.priority, on_lost=body.on_lost, max_restarts=body.max_restarts)
+    unit.spec = {**unit.spec, "labels": {**unit.spec["labels"], LABEL_WORKLOAD: workload.id}}
+    session.commit()
+    scheduling.run_pass(session, settings, dispatcher)
+    session.refresh(unit)
     return unit
 
 
-def _place_unit(session: Session, settings: Settings, owner: User,
-                body: UnitCreate) -> tuple[Unit, Host]:
-    query = select(Host).order_by(Host.name).with_for_update()
-    if body.host is not None:
-        query = query.where(Host.name == body.host)
-    hosts = list(session.scalars(query).all())
-    if body.host is not None and not hosts:
-        raise NotFound(f"no host {body.host!r}", reason="host_not_found")
-    views = _host_views(session, settings, hosts)
-    placement = place(views, body.gpus)
-    if placement is None:
-        raise Conflict(f"cannot place unit {body.name!r}: {why_not(views, body.gpus)}",
-                       reason="no_capacity")
-    host = next(h for h in hosts if h.name == placement.host)
-    unit_id = uuid.uuid4().hex
-    spec = UnitSpec(
-        unit_id=unit_id, name=f"dllab-{body.name}-{unit_id[:8]}",
-        image=body.image or (settings.default_image if host.runtime == RuntimeKind.docker
-                             else None),
-        command=body.command, env=body.env, gpus=list(placement.gpus),
-        gpus_simulated=any(g["simulated"] for g in host.gpus if g["index"] in placement.gpus),
-        cpus=body.cpus, memory_mib=body.memory_mib, ports=body.ports,
-        labels={LABEL_KIND: "unit", LABEL_OWNER: owner.username, LABEL_WORKLOAD: unit_id,
-                LABEL_HOST: host.name},
-    )
-    unit = Unit(id=unit_id, name=body.name, owner_id=owner.id, kind="unit", host_id=host.id,
-                gpus=list(placement.gpus), spec=spec.model_dump(mode="json"),
-                state=UnitState.starting)
-    session.add(unit)
-    session.commit()
-    return unit, host
-
-
-def stop_unit(session: Session, dispatcher: Dispatcher, user: User, unit_id: str) -> Unit:
+def stop_unit(session: Session, settings: Settings, dispatcher: Dispatcher, user: User,
+              unit_id: str) -> Unit:
     unit = get_unit(session, user, unit_id)
-    if UnitState(unit.state).final or unit.host_id is None:
+    if UnitState(unit.state).final:
         return unit
+    if unit.state == UnitState.queued:
+        return _stop_queued(session, settings, dispatcher, user, unit)
     host = session.get(Host, unit.host_id)
     assert host is not None
     before = unit.state
@@ -148,16 +98,40 @@ def stop_unit(session: Session, dispatcher: Dispatcher, user: User, unit_id: str
     return unit
 
 
+def _stop_queued(session: Session, settings: Settings, dispatcher: Dispatcher, user: User,
+                 unit: Unit) -> Unit:
+    """Never sent anywhere, so stopped at once; under the scheduler's lock, as a pass could
+    be placing it. Then a pass: what it waited for, or held, is another's now."""
+    with scheduling.exclusive(session):
+        session.refresh(unit)
+        if unit.state == UnitState.queued:
+            unit.state, unit.finished_at = UnitState.stopped, utcnow()
+            workload = session.get(Workload, unit.workload_id)
+            assert workload is not None
+            workload.position = workload.reason = workload.reserved_on = None
+        session.commit()
+    if unit.state != UnitState.stopped:  # placed meanwhile: stop it on its host
+        return stop_unit(session, settings, dispatcher, user, unit.id)
+    scheduling.run_pass(session, settings, dispatcher)
+    return unit
+
+
 def to_public(session: Session, unit: Unit) -> UnitPublic:
     host = session.get(Host, unit.host_id) if unit.host_id else None
     owner = session.get(User, unit.owner_id)
+    workload = session.get(Workload, unit.workload_id)
+    assert workload is not None
+    queued = unit.state == UnitState.queued
     inventory = {g["index"]: g for g in host.gpus} if host else {}
     gpus = [UnitGpu(index=i, uuid=inventory.get(i, {}).get("uuid"), visible_index=n,
                     simulated=bool(inventory.get(i, {}).get("simulated")))
             for n, i in enumerate(unit.gpus)]
     return UnitPublic(
         id=unit.id, name=unit.name, kind=unit.kind, owner=owner.username if owner else "?",
-        state=UnitState(unit.state), host=host.name if host else None, gpus=gpus,
+        workload=workload.id, attempt=unit.attempt, priority=workload.priority,
+        state=UnitState(unit.state), position=workload.position if queued else None,
+        reason=workload.reason if queued else None, host=host.name if host else None,
+        gpu_count=unit.gpu_count, gpus=gpus,
         image=unit.spec.get("image"), command=unit.spec["command"], ports=unit.ports,
         exit_code=unit.exit_code, error=unit.error, created_at=unit.created_at,
         started_at=unit.started_at, finished_at=unit.finished_at,

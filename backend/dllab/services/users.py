@@ -4,10 +4,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dllab.config import Settings
 from dllab.db.models import User
-from dllab.errors import Conflict
-from dllab.schemas.users import UserCreate
+from dllab.dispatch import Dispatcher
+from dllab.errors import Conflict, NotFound
+from dllab.schemas.users import UserCreate, UserUpdate
 from dllab.security import hash_password
+from dllab.services import scheduling
 
 
 def create_user(session: Session, body: UserCreate) -> User:
@@ -27,3 +30,15 @@ def create_user(session: Session, body: UserCreate) -> User:
 def list_users(session: Session, offset: int, limit: int) -> tuple[list[User], int]:
     rows = session.scalars(select(User).order_by(User.id).offset(offset).limit(limit)).all()
     return list(rows), session.scalar(select(func.count(User.id))) or 0
+
+
+def update_user(session: Session, settings: Settings, dispatcher: Dispatcher, user_id: int,
+                body: UserUpdate) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}", reason="user_not_found")
+    if "gpu_quota" in body.model_fields_set:
+        user.gpu_quota = body.gpu_quota
+    session.commit()
+    scheduling.run_pass(session, settings, dispatcher)  # a larger quota may let work start
+    return user

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dllab.db.models.base import Base, UTCDateTime, utcnow
+
+
+class HostStatus(StrEnum):
+    new = "new"  # added; its agent has not registered yet
+    online = "online"  # heard from within the offline limit
+    offline = "offline"  # silent for longer than the offline limit
 
 
 class Host(Base):
@@ -26,3 +33,9 @@ class Host(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def status(self, now: datetime, offline_seconds: float) -> HostStatus:
+        if self.last_seen_at is None:
+            return HostStatus.new
+        silent = (now - self.last_seen_at).total_seconds()
+        return HostStatus.online if silent < offline_seconds else HostStatus.offline

@@ -19,12 +19,19 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(63))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="unit")
+    workload_id: Mapped[str] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    index: Mapped[int] = mapped_column(Integer, default=0)  # its place in the workload's gang
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)  # GPUs asked for
     host_id: Mapped[int | None] = mapped_column(
         ForeignKey("hosts.id", ondelete="SET NULL"), index=True, default=None
     )
-    gpus: Mapped[list[int]] = mapped_column(JSON, default=list)  # physical indices
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the protocol.UnitSpec sent
-    state: Mapped[str] = mapped_column(String(16), default=UnitState.pending, index=True)
+    gpus: Mapped[list[int]] = mapped_column(JSON, default=list)  # physical indices, once placed
+    # The protocol.UnitSpec sent; while queued, the same without host, GPUs and image default.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default=UnitState.queued, index=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     runtime_id: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dllab.db.models.base import Base, UTCDateTime, utcnow
@@ -27,6 +27,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=UserRole.user)
+    gpu_quota: Mapped[int | None] = mapped_column(Integer, default=None)  # None: unlimited
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -1,0 +1,130 @@
+"""Workloads: submitted as a gang of queued units; handled by their policy when a unit is
+lost, whether its agent no longer knows it, its host was declared dead or was removed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dllab.config import Settings
+from dllab.db.models import Host, LostPolicy, Unit, User, Workload
+from dllab.db.models.base import utcnow
+from dllab.dispatch import Dispatcher
+from dllab.errors import Unavailable
+from dllab.protocol import FINAL_UNIT_STATES, LABEL_HOST, UnitSpec, UnitState
+from dllab.scheduler.placement import Policy
+
+Stops = list[tuple[str, str]]  # (host name, unit id): commands to send after the commit
+
+
+@dataclass(frozen=True)
+class UnitTemplate:
+    """One unit of a submission: its name and its spec (GPUs and host left to the scheduler)."""
+
+    name: str
+    gpus: int
+    spec: UnitSpec
+
+
+def submit(session: Session, owner: User, kind: str, name: str, units: list[UnitTemplate],
+           priority: int = 0, policy: Policy = Policy.pack, on_lost: LostPolicy = LostPolicy.fail,
+           max_restarts: int = 0) -> tuple[Workload, list[Unit]]:
+    """Record a workload and its units, queued; the caller commits and runs a pass."""
+    workload = Workload(id=uuid.uuid4().hex, kind=kind, name=name, owner_id=owner.id,
+                        priority=priority, policy=policy, on_lost=on_lost,
+                        max_restarts=max_restarts, submitted_at=utcnow())
+    session.add(workload)
+    session.flush()  # before its units: no relationship tells the ORM the order
+    rows = [_new_unit(workload, index, t.name, t.gpus, t.spec) for index, t in enumerate(units)]
+    session.add_all(rows)
+    return workload, rows
+
+
+def _new_unit(workload: Workload, index: int, name: str, gpus: int, template: UnitSpec) -> Unit:
+    unit_id = uuid.uuid4().hex
+    spec = template.model_copy(deep=True)
+    spec.unit_id, spec.name = unit_id, f"dllab-{name}-{unit_id[:8]}"
+    spec.gpus, spec.gpus_simulated = [], False
+    spec.labels.pop(LABEL_HOST, None)
+    return Unit(id=unit_id, name=name, owner_id=workload.owner_id, kind=workload.kind,
+                workload_id=workload.id, attempt=workload.attempt, index=index, gpu_count=gpus,
+                gpus=[], spec=spec.model_dump(mode="json"), state=UnitState.queued)
+
+
+def handle_lost(session: Session, lost: list[Unit]) -> Stops:
+    """Apply each affected workload's policy: stop the rest of the lost unit's attempt, then
+    either queue the whole gang again as the next attempt or leave it failed. The caller
+    commits, then sends the stops."""
+    stops: Stops = []
+    for workload_id in dict.fromkeys(u.workload_id for u in lost):
+        workload = session.get(Workload, workload_id)
+        first = next(u for u in lost if u.workload_id == workload_id)
+        if workload is None or first.attempt != workload.attempt:
+            continue  # an earlier attempt's unit: already handled
+        gang = session.scalars(select(Unit).where(
+            Unit.workload_id == workload.id, Unit.attempt == workload.attempt)
+            .order_by(Unit.index)).all()
+        for unit in gang:
+            if UnitState(unit.state).final:
+                continue
+            unit.error = f"stopped: unit {first.name} of the same workload was lost"
+            if unit.state == UnitState.queued or unit.host_id is None:
+                unit.state, unit.finished_at = UnitState.stopped, utcnow()
+            else:
+                unit.state = UnitState.stopping
+                host = session.get(Host, unit.host_id)
+                if host is not None:
+                    stops.append((host.name, unit.id))
+        if workload.on_lost == LostPolicy.restart and workload.restarts < workload.max_restarts:
+            workload.restarts += 1
+            workload.attempt += 1
+            workload.position = workload.reason = None
+            session.add_all(_new_unit(workload, u.index, u.name, u.gpu_count,
+                                      UnitSpec.model_validate(u.spec)) for u in gang)
+    return stops
+
+
+def lose(unit: Unit, why: str) -> bool:
+    """Mark a unit of a host that is gone: a unit being stopped counts as stopped, any other
+    as lost. True when it is lost."""
+    unit.finished_at = utcnow()
+    if unit.state == UnitState.stopping:
+        unit.state = UnitState.stopped
+        return False
+    unit.state, unit.error = UnitState.lost, why
+    return True
+
+
+def lose_host_units(session: Session, host: Host, why: str) -> Stops:
+    """Every unit still on ``host`` is gone with it; their workloads' policies apply."""
+    units = session.scalars(select(Unit).where(
+        Unit.host_id == host.id, Unit.state.not_in(FINAL_UNIT_STATES))).all()
+    return handle_lost(session, [u for u in units if lose(u, why)])
+
+
+def send_stops(dispatcher: Dispatcher, stops: Stops) -> None:
+    """Best effort: an agent that misses a stop is told again when it next reports the unit,
+    which has ended for the control plane."""
+    for host_name, unit_id in stops:
+        try:
+            dispatcher.stop_unit(host_name, unit_id)
+        except Unavailable:
+            continue
+
+
+def declare_dead_hosts(session: Session, settings: Settings, dispatcher: Dispatcher) -> None:
+    """Hosts offline for ``host_dead_seconds`` lose their units; until then those units keep
+    their GPUs, as the host may come back with them still running."""
+    cutoff = utcnow() - timedelta(seconds=settings.host_dead_seconds)
+    busy = select(Unit.host_id).where(Unit.state.not_in(FINAL_UNIT_STATES))
+    dead = session.scalars(select(Host).where(Host.last_seen_at < cutoff, Host.id.in_(busy)))
+    stops: Stops = []
+    for host in dead.all():
+        stops += lose_host_units(session, host, f"host {host.name} declared dead: silent for "
+                                                f"{settings.host_dead_seconds:g} s")
+    session.commit()
+    send_stops(dispatcher, stops)
