@@ -4,6 +4,7 @@
 #   PostgreSQL  127.0.0.1:5432, database dllab_test, user postgres, trust auth
 #   Docker      dockerd started by hand (no systemd), `docker info` answers
 #   Chromium    /usr/bin/chromium (headless browser tests)
+#   ssh-keygen  (tests check SSH key fingerprints against it)
 # plus debootstrap (base image) and make.
 #
 # Idempotent: a service that already answers is left alone, apt runs only when a
@@ -67,7 +68,7 @@ installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == i
 
 # Installed without Recommends (much less to fetch); the few recommended packages the
 # tests need are named explicitly.
-wanted=(redis-server postgresql docker.io chromium fonts-liberation debootstrap make
+wanted=(redis-server postgresql docker.io chromium fonts-liberation debootstrap make openssh-client
         ca-certificates xz-utils pigz procps iproute2)
 # docker 20.10 refuses to start containers when the kernel has AppArmor but
 # apparmor_parser is missing.

@@ -12,7 +12,18 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from dllab import __version__
-from dllab.api import agent, auth, cluster, errors, health, hosts, tokens, units, users
+from dllab.api import (
+    agent,
+    auth,
+    cluster,
+    errors,
+    health,
+    hosts,
+    images,
+    tokens,
+    units,
+    users,
+)
 from dllab.api.context import AppContext
 from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
@@ -64,7 +75,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (health, auth, users, tokens, hosts, units, cluster, agent):
+    for module in (health, auth, users, tokens, hosts, images, units, cluster, agent):
         api.include_router(module.router)
     app.include_router(api)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")

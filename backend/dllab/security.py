@@ -1,4 +1,4 @@
-"""Passwords and bearer secrets.
+"""Passwords, bearer secrets and users' SSH public keys.
 
 Passwords are hashed with scrypt (salted, memory-hard). Tokens are 32 random bytes, so a
 plain SHA-256 is enough to store them: nothing can be guessed from the hash.
@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 USER_TOKEN_PREFIX = "dlu_"  # login, session and personal tokens of users
 HOST_TOKEN_PREFIX = "dlh_"  # the credential of one host's agent
@@ -45,3 +46,52 @@ def hash_token(token: str) -> str:
 
 def new_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+SSH_KEY_TYPES = frozenset({
+    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+})
+
+
+@dataclass(frozen=True)
+class SshPublicKey:
+    type: str
+    blob: bytes
+    comment: str
+
+    @property
+    def line(self) -> str:
+        """As it goes into authorized_keys: one line, whatever whitespace it came with."""
+        encoded = base64.b64encode(self.blob).decode()
+        return f"{self.type} {encoded} {self.comment}".rstrip()
+
+    @property
+    def fingerprint(self) -> str:
+        """As ``ssh-keygen -l`` shows it."""
+        digest = base64.b64encode(hashlib.sha256(self.blob).digest()).decode().rstrip("=")
+        return f"SHA256:{digest}"
+
+
+def parse_ssh_public_key(text: str) -> SshPublicKey:
+    """An OpenSSH public key line (``TYPE BASE64 [COMMENT]``), checked; ValueError says
+    what is wrong. Options (``from=...``) are refused: DLLab writes authorized_keys."""
+    parts = text.strip().split(None, 2)
+    if len(parts) < 2:
+        raise ValueError("an OpenSSH public key is 'TYPE BASE64 [COMMENT]', "
+                         "like the line of ~/.ssh/id_ed25519.pub")
+    kind, encoded = parts[0], parts[1]
+    if kind not in SSH_KEY_TYPES:
+        raise ValueError(f"unknown key type {kind[:40]!r}; "
+                         f"one of {', '.join(sorted(SSH_KEY_TYPES))}")
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ValueError("the key's second field is not base64") from None
+    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4:4 + length].decode("latin-1") != kind or len(blob) <= 4 + length:
+        raise ValueError(f"the key's data is not a {kind} key")
+    comment = parts[2].strip() if len(parts) > 2 else ""
+    if any(c in comment for c in "\r\n"):
+        raise ValueError("one key per line")
+    return SshPublicKey(kind, blob, comment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ def dllab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_every_command_has_help(dllab):
     commands = [[], ["login"], ["hosts"], ["host"], ["host", "add"], ["host", "remove"],
                 ["tokens"], ["tokens", "create"], ["tokens", "revoke"], ["agent"], ["server"],
-                ["up"], ["queue"], ["cluster"], ["user"], ["user", "quota"]]
+                ["up"], ["queue"], ["cluster"], ["user"], ["user", "quota"], ["images"],
+                ["images", "add"], ["images", "remove"], ["ssh-keys"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 
@@ -91,5 +93,24 @@ def test_queue_cluster_and_quota(dllab, live_server, admin_password, agent_host,
     cluster = dllab("cluster")
     assert "dana/first (sees GPU 0)" in cluster and "free" in cluster
     assert "1 of 2 online GPUs free; 1 workload(s) queued." in cluster
+    assert "RESERVED_FOR" in cluster
     assert "unlimited" in dllab("user", "quota", "dana", "unlimited")
     assert "second" not in dllab("queue")
+
+
+def test_images_and_ssh_keys(dllab, live_server, admin_password, tmp_path):
+    dllab("login", "--server", live_server, "--username", "admin", "--password", admin_password)
+    out = dllab("images", "add", "dllab/runtime:tf2.21-cpu", "--version", "2.21.0")
+    assert "Image dllab/runtime:tf2.21-cpu added" in out
+    assert "dllab/runtime:tf2.21-cpu" in dllab("images")
+    assert "name:tag" in dllab("images", "add", "no-tag", "--version", "1", ok=False)
+    assert "in the catalogue already" in dllab("images", "add", "dllab/runtime:tf2.21-cpu",
+                                               "--version", "2.21.0", ok=False)
+    keygen = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@cli",
+                             "-f", str(tmp_path / "k")], check=True)
+    assert keygen.returncode == 0
+    out = dllab("ssh-keys", "--set", str(tmp_path / "k.pub"))
+    assert "ssh-ed25519" in out and "me@cli" in out and "SHA256:" in out
+    assert "me@cli" in dllab("ssh-keys")
+    (tmp_path / "bad.pub").write_text("ssh-dss AAAA\n")
+    assert "unknown key type" in dllab("ssh-keys", "--set", str(tmp_path / "bad.pub"), ok=False)

@@ -13,7 +13,7 @@ from dllab.api.deps import (
     SettingsDep,
 )
 from dllab.schemas.common import Page
-from dllab.schemas.users import UserCreate, UserPublic, UserUpdate
+from dllab.schemas.users import SshKeysPublic, SshKeysUpdate, UserCreate, UserPublic, UserUpdate
 from dllab.services import users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -23,6 +23,19 @@ router = APIRouter(prefix="/users", tags=["users"])
 def me(user: CurrentUser) -> UserPublic:
     """The user making the request."""
     return UserPublic.model_validate(user)
+
+
+@router.get("/me/ssh-keys", response_model=SshKeysPublic)
+def my_ssh_keys(user: CurrentUser) -> SshKeysPublic:
+    """Your SSH public keys: environments let them in unless given others."""
+    return users.ssh_keys(user)
+
+
+@router.put("/me/ssh-keys", response_model=SshKeysPublic)
+def set_my_ssh_keys(body: SshKeysUpdate, user: CurrentUser,
+                    session: SessionDep) -> SshKeysPublic:
+    """Replace your SSH public keys (``{"keys": []}`` removes them all)."""
+    return users.set_ssh_keys(session, user, body)
 
 
 @router.get("", response_model=Page[UserPublic])

@@ -84,7 +84,10 @@ def queue() -> None:
 @main.command()
 def cluster() -> None:
     """Show every GPU of every host: free, or the unit and user holding it (admin)."""
-    answer = Api.from_config().call("GET", "/cluster", params={"limit": 500})
+    api = Api.from_config()
+    answer = api.call("GET", "/cluster", params={"limit": 500})
+    waiting = {e["workload"]: e["name"] for e in
+               api.call("GET", "/queue", params={"limit": 500})["data"]}
     rows = []
     for host in answer["hosts"]:
         for gpu in host["gpus"]:
@@ -92,10 +95,61 @@ def cluster() -> None:
             rows.append({"host": host["name"], "status": host["status"], "gpu": gpu["index"],
                          "held_by": f"{held['owner']}/{held['unit_name']} "
                                     f"(sees GPU {held['visible_index']})" if held else "free",
-                         "reserved_for": host["reserved_for"] or ""})
+                         "reserved_for": waiting.get(host["reserved_for"], "")})
     click.echo(table(rows, ["host", "status", "gpu", "held_by", "reserved_for"]))
     click.echo(f"{answer['gpus_free']} of {answer['gpus']} online GPUs free; "
                f"{answer['queued']} workload(s) queued.")
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def images(ctx: click.Context) -> None:
+    """List the runtime images users may pick (subcommands add and remove them, admin)."""
+    if ctx.invoked_subcommand is None:
+        page = Api.from_config().call("GET", "/images", params={"limit": 500})
+        click.echo(table(page["data"], ["id", "reference", "framework", "framework_version",
+                                        "gpu", "description"]))
+
+
+@images.command("add")
+@click.argument("reference")
+@click.option("--framework", default="tensorflow", show_default=True)
+@click.option("--version", "framework_version", required=True, help="e.g. 2.21.0")
+@click.option("--gpu", is_flag=True, help="A GPU build of the framework.")
+@click.option("--description", default="")
+def images_add(reference: str, framework: str, framework_version: str, gpu: bool,
+               description: str) -> None:
+    """Offer image REFERENCE (name:tag, built on the docker hosts) to users."""
+    name, _, tag = reference.rpartition(":")
+    if not name:
+        raise click.BadParameter("give it as name:tag, e.g. dllab/runtime:tf2.21-cpu",
+                                 param_hint="REFERENCE")
+    created = Api.from_config().call("POST", "/images", json={
+        "name": name, "tag": tag, "framework": framework,
+        "framework_version": framework_version, "gpu": gpu, "description": description})
+    click.echo(f"Image {created['reference']} added (id {created['id']}).")
+
+
+@images.command("remove")
+@click.argument("image_id", type=int)
+def images_remove(image_id: int) -> None:
+    """Take image IMAGE_ID out of the catalogue."""
+    Api.from_config().call("DELETE", f"/images/{image_id}")
+    click.echo(f"Image {image_id} removed from the catalogue.")
+
+
+@main.command("ssh-keys")
+@click.option("--set", "files", multiple=True, type=click.File(),
+              help="Replace your keys with those in these .pub files (repeat the option).")
+def ssh_keys(files: tuple[click.utils.LazyFile, ...]) -> None:
+    """List your SSH public keys, or replace them (environments let them in)."""
+    api = Api.from_config()
+    if files:
+        keys = [line for f in files for line in f.read().splitlines() if line.strip()]
+        answer = api.call("PUT", "/users/me/ssh-keys", json={"keys": keys})
+    else:
+        answer = api.call("GET", "/users/me/ssh-keys")
+    click.echo(table(answer["keys"], ["type", "fingerprint", "comment"]))
 
 
 @main.group()

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from dllab.db.models import UserRole
 from dllab.schemas.common import Input
+from dllab.security import parse_ssh_public_key
 
 Username = Annotated[
     str,
@@ -27,6 +28,30 @@ class UserUpdate(Input):
     gpu_quota: int | None = Field(default=None, ge=0, le=1_000_000, description=(
         "most GPUs the user's units may hold at once; null: unlimited. Work past it waits "
         "in the queue"))
+
+
+def _ssh_key(text: str) -> str:
+    return parse_ssh_public_key(text).line
+
+
+SshKeyLine = Annotated[str, StringConstraints(min_length=1, max_length=16384),
+                       AfterValidator(_ssh_key)]
+
+
+class SshKeysUpdate(Input):
+    keys: list[SshKeyLine] = Field(max_length=32, description=(
+        "OpenSSH public keys, each the line of a .pub file; they replace the ones kept"))
+
+
+class SshKeyPublic(BaseModel):
+    key: str
+    type: str
+    comment: str
+    fingerprint: str = Field(description="as ssh-keygen -l shows it")
+
+
+class SshKeysPublic(BaseModel):
+    keys: list[SshKeyPublic]
 
 
 class LoginRequest(Input):

@@ -8,8 +8,14 @@ from dllab.config import Settings
 from dllab.db.models import User
 from dllab.dispatch import Dispatcher
 from dllab.errors import Conflict, NotFound
-from dllab.schemas.users import UserCreate, UserUpdate
-from dllab.security import hash_password
+from dllab.schemas.users import (
+    SshKeyPublic,
+    SshKeysPublic,
+    SshKeysUpdate,
+    UserCreate,
+    UserUpdate,
+)
+from dllab.security import hash_password, parse_ssh_public_key
 from dllab.services import scheduling
 
 
@@ -42,3 +48,16 @@ def update_user(session: Session, settings: Settings, dispatcher: Dispatcher, us
     session.commit()
     scheduling.run_pass(session, settings, dispatcher)  # a larger quota may let work start
     return user
+
+
+def ssh_keys(user: User) -> SshKeysPublic:
+    keys = [parse_ssh_public_key(line) for line in user.ssh_keys]
+    return SshKeysPublic(keys=[SshKeyPublic(key=k.line, type=k.type, comment=k.comment,
+                                            fingerprint=k.fingerprint) for k in keys])
+
+
+def set_ssh_keys(session: Session, user: User, body: SshKeysUpdate) -> SshKeysPublic:
+    user.ssh_keys = list(dict.fromkeys(body.keys))  # the same key twice is one key
+    session.add(user)
+    session.commit()
+    return ssh_keys(user)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dllab.db.models.base import Base, UTCDateTime, utcnow
@@ -28,6 +28,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=UserRole.user)
     gpu_quota: Mapped[int | None] = mapped_column(Integer, default=None)  # None: unlimited
+    # OpenSSH public keys, one line each: environments let these in unless told otherwise.
+    ssh_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
