@@ -167,3 +167,32 @@ def test_a_list_taken_before_a_start_does_not_call_the_new_unit_gone(client):
     ctx.observe(listed, listed_at=listed_at)
     ctx.resend_unsent()
     assert ObservedState.missing not in [r.state for r in client.reports]
+
+
+def test_a_mount_outside_the_volume_roots_is_refused_and_nothing_starts(client, tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "team").mkdir(parents=True)
+    elsewhere.mkdir()
+    (data / "escape").symlink_to(elsewhere)
+    runtime = FakeRuntime()
+    ctx = AgentContext(runtime, client, volume_roots=(data,))
+    for n, source in enumerate([str(elsewhere), f"{data}/team/../../elsewhere",
+                                f"{data}/escape", "/var/run/docker.sock"]):
+        report = start_unit(ctx, spec(f"u-{n}", mounts=[{"source": source,
+                                                         "target": "/mnt/data"}]))
+        assert report.state is ObservedState.exited
+        assert "outside this host's volume roots" in report.error
+    assert runtime.started == []
+    allowed = start_unit(ctx, spec("ok", mounts=[
+        {"source": f"{data}/team", "target": "/mnt/team", "read_only": True},
+        {"source": "scratch", "target": "/scratch"}]))  # an engine-managed volume
+    assert allowed.state is ObservedState.running
+
+
+def test_without_volume_roots_no_host_path_is_mounted(client):
+    runtime = FakeRuntime()
+    report = start_unit(AgentContext(runtime, client), spec(mounts=[
+        {"source": "/home", "target": "/mnt/home"}]))
+    assert report.state is ObservedState.exited
+    assert "start the agent with --volume-root" in report.error
+    assert runtime.started == []

@@ -34,9 +34,14 @@ STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent")
 @click.option("--address", default=None,
               help="Address other hosts reach this one by. "
               "Default: the local address that routes to the control plane.")
+@click.option("--volume-root", "volume_roots", multiple=True,
+              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              envvar="DLLAB_VOLUME_ROOTS",
+              help="A host directory (an NFS mount, say) under which units may mount paths; "
+                   "repeat for several. Without one, units mount no host path.")
 def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
           simulate_gpus_if_none: int | None, state_dir: Path, broker: str | None,
-          address: str | None) -> None:
+          address: str | None, volume_roots: tuple[Path, ...]) -> None:
     """Run the agent of this GPU host: it registers, heartbeats and runs units."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s agent %(levelname)s %(message)s")
@@ -46,6 +51,6 @@ def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int |
     try:
         run_agent(server=server_url, token=token, runtime_kind=runtime,
                   simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
-                  address=address)
+                  address=address, volume_roots=volume_roots)
     except (ControlPlaneError, AgentFailed) as exc:
         raise click.ClickException(str(exc)) from exc

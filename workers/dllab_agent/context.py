@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Iterable
+from pathlib import Path
 
 from dllab.protocol import ObservedState, UnitReport
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError
@@ -36,11 +37,13 @@ class AgentContext:
         *,
         logs: LogShipping | None = None,
         stop_timeout: float = 10.0,
+        volume_roots: tuple[Path, ...] = (),
     ) -> None:
         self.runtime = runtime
         self.client = client
         self.logs = logs
         self.stop_timeout = stop_timeout
+        self.volume_roots = volume_roots  # host paths units may mount, and what is below
         self._states: dict[str, ObservedState] = {}
         self._seen_at: dict[str, float] = {}
         self._unsent: dict[str, UnitReport] = {}

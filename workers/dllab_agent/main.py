@@ -72,6 +72,7 @@ class Agent:
         concurrency: int = 4,
         register_timeout: float = 300.0,
         stop_event: threading.Event | None = None,
+        volume_roots: tuple[Path, ...] = (),
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -87,7 +88,7 @@ class Agent:
         #: Why the agent stopped on its own, if it did.
         self.error: Exception | None = None
         self.logs = LogShipping(runtime, client, self.stopping)
-        self.ctx = AgentContext(runtime, client, logs=self.logs)
+        self.ctx = AgentContext(runtime, client, logs=self.logs, volume_roots=volume_roots)
         self._worker: _Worker | None = None
         self._threads: list[threading.Thread] = []
         self._beat_problem: str | None = None
@@ -228,6 +229,7 @@ def run_agent(
     heartbeat_seconds: float | None = None,
     concurrency: int = 4,
     stop_event: threading.Event | None = None,
+    volume_roots: tuple[Path, ...] = (),
 ) -> None:
     """Run an agent in the foreground until SIGINT/SIGTERM (or ``stop_event`` is set).
 
@@ -250,6 +252,7 @@ def run_agent(
         heartbeat_seconds=heartbeat_seconds,
         concurrency=concurrency,
         stop_event=stop_event,
+        volume_roots=volume_roots,
     )
     restore = _on_signals(agent.stopping.set)
     try:

@@ -18,6 +18,7 @@ from dllab import protocol
 from dllab.protocol import ObservedState, UnitReport, UnitSpec
 from dllab_agent.context import AgentContext, describe
 from dllab_agent.runtime.base import RuntimeStartError
+from dllab_agent.volumes import refused_mount
 
 log = logging.getLogger("dllab_agent")
 
@@ -39,9 +40,13 @@ def start_unit(ctx: AgentContext, spec_data: dict[str, Any]) -> UnitReport | Non
     log.info("start_unit %s (%s) received", spec.unit_id, spec.name)
     with ctx.unit_lock(spec.unit_id):
         current = ctx.runtime.inspect(spec.unit_id)
+        refused = refused_mount(spec, ctx.volume_roots)
         if current.state is not ObservedState.missing:
             log.info("unit %s exists (%s): not starting it again", spec.unit_id, describe(current))
             report = current
+        elif refused:
+            log.warning("unit %s refused: %s", spec.unit_id, refused)
+            report = UnitReport(unit_id=spec.unit_id, state=ObservedState.exited, error=refused)
         else:
             try:
                 report = ctx.runtime.start(spec)
