@@ -33,6 +33,9 @@ LABEL_KIND = "dllab.kind"
 LABEL_OWNER = "dllab.owner"
 LABEL_WORKLOAD = "dllab.workload"
 LABEL_HOST = "dllab.host"
+# The agent that made a container (an id kept in its state dir): agents that share one
+# engine, as in tests and demos, each find only their own.
+LABEL_AGENT = "dllab.agent"
 
 MAX_LOG_LINE = 65_536  # characters; agents cut longer lines (a progress bar never ends one)
 

@@ -87,6 +87,13 @@ def test_a_unit_runs_is_reached_and_is_found_again_after_an_agent_restart(
     (container,) = containers_of(docker_client, spec.unit_id)
     assert container.labels[LABEL_WORKLOAD] == "service-1"
 
+    # Another agent on the same engine (its own state dir) neither sees nor touches it.
+    other = DockerRuntime(tmp_path / "other-agent", client=docker_client)
+    assert other.list() == []
+    assert other.inspect(spec.unit_id).state is ObservedState.missing
+    other.stop(spec.unit_id, timeout=1)
+    assert restarted.inspect(spec.unit_id).state is ObservedState.running
+
 
 def test_stop_removes_the_container_but_keeps_its_log(
     docker_runtime, docker_client, python_unit, wait_until

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
@@ -25,7 +26,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 from docker.types import Mount as DockerMount
 
-from dllab.protocol import LABEL_UNIT, ObservedState, RuntimeKind, UnitReport, UnitSpec
+from dllab.protocol import LABEL_AGENT, LABEL_UNIT, ObservedState, RuntimeKind, UnitReport, UnitSpec
 from dllab_agent.runtime.base import Runtime, RuntimeStartError
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -98,12 +99,14 @@ class DockerRuntime(Runtime):
     def __init__(self, state_dir: Path, client: docker.DockerClient | None = None) -> None:
         self._client = client or docker.from_env()
         self._saved_logs = state_dir / "logs"
+        self._agent = _agent_id(state_dir)
 
     def start(self, spec: UnitSpec) -> UnitReport:
         existing = self._find(spec.unit_id)
         if existing is not None:
             return _report(spec.unit_id, existing)
         kwargs = container_kwargs(spec)
+        kwargs["labels"][LABEL_AGENT] = self._agent
         try:
             container = self._client.containers.create(**kwargs)
         except ImageNotFound as exc:
@@ -176,13 +179,16 @@ class DockerRuntime(Runtime):
 
     def list(self) -> list[UnitReport]:
         containers = self._client.containers.list(
-            all=True, filters={"label": LABEL_UNIT}, ignore_removed=True
+            all=True, filters={"label": [LABEL_UNIT, f"{LABEL_AGENT}={self._agent}"]},
+            ignore_removed=True,
         )
         return [_report(c.labels[LABEL_UNIT], c) for c in containers]
 
     def _find(self, unit_id: str) -> Container | None:
         found = self._client.containers.list(
-            all=True, filters={"label": f"{LABEL_UNIT}={unit_id}"}, ignore_removed=True
+            all=True,
+            filters={"label": [f"{LABEL_UNIT}={unit_id}", f"{LABEL_AGENT}={self._agent}"]},
+            ignore_removed=True,
         )
         return found[0] if found else None
 
@@ -194,6 +200,18 @@ class DockerRuntime(Runtime):
             for chunk in container.logs(stream=True, timestamps=True):
                 file.write(chunk)
         partial.replace(self._saved_logs / f"{unit_id}.log")
+
+
+def _agent_id(state_dir: Path) -> str:
+    """This agent's id, made once and kept in its state dir, so that a restarted agent
+    finds the containers it made."""
+    path = state_dir / "agent-id"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        partial = state_dir / ".agent-id.partial"
+        partial.write_text(uuid.uuid4().hex)
+        partial.replace(path)
+    return path.read_text().strip()
 
 
 def _report(unit_id: str, container: Container) -> UnitReport:
