@@ -1,5 +1,5 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/hosts, #/cluster, #/units, #/tokens, #/login). Each page module exports
+// (#/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/login). Each page module exports
 // `mount(container, context)` and may return a cleanup function (timers, listeners).
 // Routes marked `admin` are left out of the nav for other users, and send them home.
 
@@ -10,6 +10,7 @@ import * as hostsPage from "./pages/hosts.js";
 import * as clusterPage from "./pages/cluster.js";
 import * as unitsPage from "./pages/units.js";
 import * as tokensPage from "./pages/tokens.js";
+import * as sshKeysPage from "./pages/ssh_keys.js";
 
 const DEFAULT_ROUTE = "/hosts";
 const ROUTES = {
@@ -17,6 +18,7 @@ const ROUTES = {
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
   "/tokens": { page: tokensPage, title: "API tokens" },
+  "/ssh-keys": { page: sshKeysPage, title: "SSH keys" },
 };
 
 const root = document.getElementById("app");

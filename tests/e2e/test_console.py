@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,6 +179,66 @@ def test_token_is_shown_once_listed_and_revoked(
     me = httpx.get(f"{live_server}/api/v1/users/me",
                    headers={"Authorization": f"Bearer {secret}"}, timeout=10)
     assert me.status_code == 401, me.text
+
+
+def test_ssh_keys_are_added_refused_and_removed(
+        page: Page, login: Login, admin_api: httpx.Client, tmp_path: Path, shot: Shot) -> None:
+    key_file = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e@test",
+                    "-f", str(key_file)], check=True, capture_output=True)
+    public = key_file.with_suffix(".pub").read_text().strip()
+    listed = subprocess.run(["ssh-keygen", "-l", "-f", f"{key_file}.pub"], check=True,
+                            capture_output=True, text=True).stdout.split()
+    fingerprint = listed[1]  # "256 SHA256:... e2e@test (ED25519)"
+    assert fingerprint.startswith("SHA256:"), listed
+
+    page.goto("/")
+    login(page)
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="SSH keys").click()
+    expect(page).to_have_url(re.compile(r"#/ssh-keys$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("SSH keys")
+    expect(page.get_by_text("No SSH keys yet")).to_be_visible()
+    expect(page.get_by_text("Environments let these keys in over SSH")).to_be_visible()
+    shot(page, "ssh-keys-empty")
+
+    page.get_by_label("Public key").fill(public)
+    page.get_by_role("button", name="Add key").click()
+    rows = page.get_by_test_id("ssh-key-row")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("e2e@test")
+    expect(rows).to_contain_text("ssh-ed25519")
+    expect(rows.get_by_test_id("ssh-key-fingerprint")).to_have_text(fingerprint)
+    expect(page.get_by_label("Public key")).to_have_value("")
+    stored = admin_api.get("/users/me/ssh-keys").json()["keys"]
+    assert [(k["key"], k["fingerprint"]) for k in stored] == [(public, fingerprint)]
+
+    # A key the API refuses: its message is shown, the paste kept, the first key kept.
+    bad = "ssh-dss AAAAB3NzaC1kc3MAAACBAP8= old@box"
+    page.get_by_label("Public key").fill(bad)
+    page.get_by_role("button", name="Add key").click()
+    expect(page.get_by_role("alert")).to_contain_text("The key was not added")
+    expect(page.get_by_role("alert")).to_contain_text("unknown key type 'ssh-dss'")
+    expect(page.get_by_label("Public key")).to_have_value(bad)
+    expect(rows).to_have_count(1)
+    shot(page, "ssh-keys-refused")
+    page.reload()
+    expect(rows.get_by_test_id("ssh-key-fingerprint")).to_have_text(fingerprint)
+    assert len(admin_api.get("/users/me/ssh-keys").json()["keys"]) == 1
+
+    # Removing asks first; Cancel keeps the key.
+    remove = rows.get_by_role("button", name="Remove SSH key e2e@test")
+    remove.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Remove SSH key e2e@test?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(rows).to_have_count(1)
+    remove.click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove key").click()
+    expect(rows).to_have_count(0)
+    expect(page.get_by_text("SSH key e2e@test removed.")).to_be_visible()
+    expect(page.get_by_text("No SSH keys yet")).to_be_visible()
+    assert admin_api.get("/users/me/ssh-keys").json()["keys"] == []
 
 
 def test_logout_returns_to_login_and_ends_the_session(
@@ -395,6 +457,7 @@ def test_a_plain_user_has_no_cluster_page(
     login(page, "alice", "alice-password")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Units")).to_be_visible()
+    expect(nav.get_by_role("link", name="SSH keys")).to_be_visible()
     expect(nav.get_by_role("link", name="Cluster")).to_have_count(0)
     # Asked for by address, it sends her home.
     page.goto("/#/cluster")
