@@ -38,8 +38,9 @@ lint: venv ## ruff check (and shellcheck of the shell scripts when installed)
 		shellcheck .ci/run .ci/services.sh images/*/build.sh; \
 	else echo "shellcheck not installed: shell scripts not checked"; fi
 
-images: ## build the local container images (dllab/base:bookworm, ...); skips existing ones unless FORCE=1
+images: ## build the local container images (dllab/base:bookworm, dllab/runtime:tf-cpu); skips existing ones unless FORCE=1
 	images/base/build.sh $(if $(FORCE),--force) $(BASE_TAG)
+	images/runtime/build.sh $(if $(FORCE),--force)
 
 bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 127.0.0.1:6379)
 	$(VENV)/bin/python benchmarks/dispatch.py

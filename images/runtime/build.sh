@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build DLLab's runtime image (images/runtime/Dockerfile) locally, no registry needed.
+#
+# usage: images/runtime/build.sh [--force] [--gpu] [TAG]
+#        (TAG default: dllab/runtime:tf-cpu, or dllab/runtime:tf-gpu with --gpu)
+#
+# Skips the build when TAG exists, unless --force. Builds on dllab/base:bookworm
+# (images/base/build.sh makes it). Environment knobs:
+#   DLLAB_BUILD_CA      a CA bundle to trust while building (a TLS-intercepting proxy's);
+#                       copied into the build context as an ignored file
+#   DLLAB_TF_VERSION    pin TensorFlow (e.g. 2.21.0); default: the newest
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+FORCE=0 GPU=0 TAG=
+for arg in "$@"; do
+    case $arg in
+        --force) FORCE=1 ;;
+        --gpu) GPU=1 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "unknown option: $arg" >&2; exit 2 ;;
+        *) TAG=$arg ;;
+    esac
+done
+if ((GPU)); then PACKAGE=tensorflow; TAG=${TAG:-dllab/runtime:tf-gpu}
+else PACKAGE=tensorflow-cpu; TAG=${TAG:-dllab/runtime:tf-cpu}; fi
+
+T0=$SECONDS
+phase() { printf '[runtime-image +%3ds] %s\n' $((SECONDS - T0)) "$*"; }
+
+if ((!FORCE)) && docker image inspect "$TAG" >/dev/null 2>&1; then
+    phase "$TAG already exists, skipping (use --force to rebuild)"
+    exit 0
+fi
+args=(--network host --build-arg "TF_PACKAGE=$PACKAGE"
+      --build-arg "TF_VERSION=${DLLAB_TF_VERSION:-}" -t "$TAG")
+if [[ -n ${DLLAB_BUILD_CA:-} ]]; then
+    cp "$DLLAB_BUILD_CA" "$HERE/.build-ca.pem"
+    trap 'rm -f "$HERE/.build-ca.pem"' EXIT
+    args+=(--build-arg EXTRA_CA_CERT=.build-ca.pem)
+fi
+phase "building $TAG ($PACKAGE; pip downloads about 1.5 GB the first time)"
+docker build "${args[@]}" "$HERE"
+phase "built $TAG: $(docker image inspect -f '{{.Size}}' "$TAG" | numfmt --to=iec) ($(docker run --rm "$TAG" python3 -c 'import tensorflow as tf; print("TensorFlow", tf.__version__)'))"
