@@ -1,10 +1,11 @@
 """The runtime image (images/runtime, built by ``make images``): what environments and
-jobs will run. Checked from the inside: the user, the frameworks, JupyterHub's
-single-user server, and an SSH server that takes keys only and runs as that user."""
+jobs will run. Checked from the inside (the user, the frameworks, JupyterHub's single-user
+server, sshd's configuration) and from the outside: SSH lets in the given keys only."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -41,3 +42,36 @@ def test_runtime_image_has_what_environments_need(docker_client):
     assert "passwordauthentication no" in output
     assert "permitrootlogin no" in output
     assert "allowusers dev" in output
+
+
+def test_ssh_lets_in_the_given_keys_only(docker_client, tmp_path, wait_until):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    container = docker_client.containers.run(
+        RUNTIME_IMAGE, ["sleep", "120"], detach=True, init=True,
+        name=f"dllab-test-ssh-{key.stat().st_ino}",
+        environment={"DLLAB_SSH_KEYS": key.with_suffix(".pub").read_text()},
+        ports={"2222/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = container.ports["2222/tcp"][0]["HostPort"]
+
+        def ssh(*options: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["ssh", "-p", port, "-o", "StrictHostKeyChecking=no", "-o",
+                 "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o",
+                 "ConnectTimeout=5", *options, "dev@127.0.0.1", "id -un; ls -a work"],
+                capture_output=True, text=True, timeout=30)
+
+        wait_until(lambda: ssh("-i", str(key)).returncode == 0, timeout=20, what="ssh login")
+        answer = ssh("-i", str(key))
+        assert answer.stdout.split()[0] == "dev"
+        assert ".dllab" in answer.stdout.split()  # the host key lives in the workspace
+        refused = ssh("-o", "PubkeyAuthentication=no")
+        assert refused.returncode != 0 and "Permission denied" in refused.stderr
+        other = tmp_path / "other"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                       check=True)
+        assert ssh("-i", str(other), "-o", "IdentitiesOnly=yes").returncode != 0
+    finally:
+        container.remove(force=True)

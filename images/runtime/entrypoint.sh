@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The runtime image's entrypoint: start what an environment offers, then run the command.
+#
+#   DLLAB_SSH_KEYS   OpenSSH public keys, one per line: when set, sshd runs as `dev` on
+#                    DLLAB_SSH_PORT (default 2222), keys only, and lets these keys in
+#
+# sshd runs as dev, not root: it can let in no one else. Its host key lives in the
+# workspace, so a restarted environment keeps it and clients see no "host key changed".
+set -euo pipefail
+
+if [[ -n ${DLLAB_SSH_KEYS:-} ]]; then
+    state=$HOME/work/.dllab
+    mkdir -p "$state" "$HOME/.ssh"
+    chmod 700 "$state" "$HOME/.ssh"
+    printf '%s\n' "$DLLAB_SSH_KEYS" > "$HOME/.ssh/authorized_keys"
+    chmod 600 "$HOME/.ssh/authorized_keys"
+    [[ -f $state/ssh_host_ed25519_key ]] ||
+        ssh-keygen -q -t ed25519 -N '' -C "dllab environment" -f "$state/ssh_host_ed25519_key"
+    /usr/sbin/sshd -e -p "${DLLAB_SSH_PORT:-2222}" -h "$state/ssh_host_ed25519_key" \
+        -o PidFile="$state/sshd.pid" -o AuthorizedKeysFile=.ssh/authorized_keys
+fi
+
+exec "$@"
