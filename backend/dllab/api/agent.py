@@ -40,7 +40,7 @@ def report(unit_id: UnitIdPath, body: protocol.UnitReport, host: CurrentHost, se
     """A unit's state right after the agent acted on it."""
     if body.unit_id != unit_id:
         raise BadRequest("the report's unit_id differs from the one in the path")
-    agents.apply_reports(session, settings, dispatcher, host, [body])
+    agents.report(session, settings, dispatcher, host, body)
     return Response(status_code=204)
 
 

@@ -67,11 +67,12 @@ def _apply(unit: Unit, report: UnitReport) -> None:
             unit.error = "its host no longer runs it"
 
 
-def apply_reports(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
-                  reports: list[UnitReport]) -> None:
+def _apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
+                   reports: list[UnitReport]) -> bool:
     """Apply the reports, then have the agent remove what should no longer be there: units
     that have ended (their exit is recorded) and units this host should not run at all.
-    Lost units go to their workload's policy; ended units free GPUs, so a pass follows."""
+    Lost units go to their workload's policy. True when a unit ended: its GPUs are free,
+    so the caller runs a scheduling pass (one, whatever else it has to say)."""
     units = {u.id: u for u in session.scalars(select(Unit).where(
         Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
     remove = []
@@ -93,7 +94,12 @@ def apply_reports(session: Session, settings: Settings, dispatcher: Dispatcher, 
     for unit_id in remove:
         dispatcher.stop_unit(host.name, unit_id)
     workloads.send_stops(dispatcher, stops)
-    if ended:
+    return ended
+
+
+def report(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
+           body: UnitReport) -> None:
+    if _apply_reports(session, dispatcher, host, [body]):
         scheduling.run_pass(session, settings, dispatcher)
 
 
@@ -120,7 +126,7 @@ def register(session: Session, settings: Settings, dispatcher: Dispatcher, host:
     restart = [u for u in unlisted if u.state in _WAITING]
     gone = [UnitReport(unit_id=u.id, state=ObservedState.missing)
             for u in unlisted if u.state not in _WAITING]
-    apply_reports(session, settings, dispatcher, host, [*body.units, *gone])
+    _apply_reports(session, dispatcher, host, [*body.units, *gone])
     for unit in restart:
         dispatcher.start_unit(host.name, protocol.UnitSpec.model_validate(unit.spec))
     scheduling.run_pass(session, settings, dispatcher)  # its GPUs may be new, or back
@@ -133,8 +139,8 @@ def heartbeat(session: Session, settings: Settings, dispatcher: Dispatcher, host
               body: protocol.AgentHeartbeat) -> None:
     back = host.status(utcnow(), settings.host_offline_seconds) != HostStatus.online
     _seen(host, body.gpus)
-    apply_reports(session, settings, dispatcher, host, body.units)
-    if back:  # its GPUs count again
+    ended = _apply_reports(session, dispatcher, host, body.units)
+    if ended or back:  # GPUs freed, or the host's GPUs count again
         scheduling.run_pass(session, settings, dispatcher)
 
 
