@@ -16,9 +16,6 @@ from dllab.dispatch import Dispatcher
 from dllab.errors import Forbidden, NotFound, Unavailable
 from dllab.protocol import (
     FINAL_UNIT_STATES,
-    LABEL_KIND,
-    LABEL_OWNER,
-    LABEL_WORKLOAD,
     UnitSpec,
     UnitState,
 )
@@ -58,12 +55,10 @@ def create_unit(session: Session, settings: Settings, dispatcher: Dispatcher, ow
         raise Forbidden("only an admin may give a priority above 0", reason="priority")
     template = UnitSpec(
         unit_id="-", name="-", image=body.image, command=body.command, env=body.env,
-        cpus=body.cpus, memory_mib=body.memory_mib, ports=body.ports,
-        labels={LABEL_KIND: "unit", LABEL_OWNER: owner.username})
-    workload, [unit] = workloads.submit(
+        cpus=body.cpus, memory_mib=body.memory_mib, ports=body.ports)
+    _, [unit] = workloads.submit(
         session, owner, "unit", body.name, [UnitTemplate(body.name, body.gpus, template)],
         priority=body.priority, on_lost=body.on_lost, max_restarts=body.max_restarts)
-    unit.spec = {**unit.spec, "labels": {**unit.spec["labels"], LABEL_WORKLOAD: workload.id}}
     session.commit()
     scheduling.run_pass(session, settings, dispatcher)
     session.refresh(unit)

@@ -15,7 +15,15 @@ from dllab.db.models import Host, LostPolicy, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import Unavailable
-from dllab.protocol import FINAL_UNIT_STATES, LABEL_HOST, UnitSpec, UnitState
+from dllab.protocol import (
+    FINAL_UNIT_STATES,
+    LABEL_HOST,
+    LABEL_KIND,
+    LABEL_OWNER,
+    LABEL_WORKLOAD,
+    UnitSpec,
+    UnitState,
+)
 from dllab.scheduler.placement import Policy
 
 Stops = list[tuple[str, str]]  # (host name, unit id): commands to send after the commit
@@ -33,13 +41,17 @@ class UnitTemplate:
 def submit(session: Session, owner: User, kind: str, name: str, units: list[UnitTemplate],
            priority: int = 0, policy: Policy = Policy.pack, on_lost: LostPolicy = LostPolicy.fail,
            max_restarts: int = 0) -> tuple[Workload, list[Unit]]:
-    """Record a workload and its units, queued; the caller commits and runs a pass."""
+    """Record a workload and its units, queued, labelled with kind, owner and workload; the
+    caller commits and runs a pass."""
     workload = Workload(id=uuid.uuid4().hex, kind=kind, name=name, owner_id=owner.id,
                         priority=priority, policy=policy, on_lost=on_lost,
                         max_restarts=max_restarts, submitted_at=utcnow())
     session.add(workload)
     session.flush()  # before its units: no relationship tells the ORM the order
-    rows = [_new_unit(workload, index, t.name, t.gpus, t.spec) for index, t in enumerate(units)]
+    labels = {LABEL_KIND: kind, LABEL_OWNER: owner.username}
+    rows = [_new_unit(workload, index, t.name, t.gpus,
+                      t.spec.model_copy(update={"labels": {**t.spec.labels, **labels}}))
+            for index, t in enumerate(units)]
     session.add_all(rows)
     return workload, rows
 
@@ -50,6 +62,7 @@ def _new_unit(workload: Workload, index: int, name: str, gpus: int, template: Un
     spec.unit_id, spec.name = unit_id, f"dllab-{name}-{unit_id[:8]}"
     spec.gpus, spec.gpus_simulated = [], False
     spec.labels.pop(LABEL_HOST, None)
+    spec.labels[LABEL_WORKLOAD] = workload.id
     return Unit(id=unit_id, name=name, owner_id=workload.owner_id, kind=workload.kind,
                 workload_id=workload.id, attempt=workload.attempt, index=index, gpu_count=gpus,
                 gpus=[], spec=spec.model_dump(mode="json"), state=UnitState.queued)
