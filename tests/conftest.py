@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, make_url, text
 from dllab.config import Settings
 from dllab.main import create_app
 
-pytest_plugins = ["service_fixtures"]
+pytest_plugins = ["service_fixtures", "lab_fixture"]
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 Headers = dict[str, str]

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+HUB_BASE_URL = "/jupyter/"  # JupyterHub's prefix behind the edge proxy; the console has "/"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DLLAB_", extra="ignore")
@@ -67,6 +69,34 @@ class Settings(BaseSettings):
                     "hosts, beside the passes that submissions and ended units set off; "
                     "0: only those (tests).",
     )
+    edge_port: int = Field(
+        default=8080, ge=1, le=65535,
+        description="Port of the edge proxy (Traefik) that fronts the console, the API and "
+                    "JupyterHub with its environments: the address users open.")
+    edge_url: str | None = Field(
+        default=None, description="URL users reach the edge proxy by; default "
+                                  "http://HOST:EDGE_PORT.")
+    edge_api_port: int = Field(
+        default=8099, ge=1, le=65535,
+        description="Port of the edge proxy's own API, on 127.0.0.1 only (JupyterHub uses it "
+                    "to check its routes).")
+    hub_port: int = Field(
+        default=8081, ge=1, le=65535,
+        description="Port of JupyterHub's own server (its API, which environments call). "
+                    "It listens on every interface, as environments reach it from containers.")
+    hub_connect_url: str | None = Field(
+        default=None,
+        description="URL environments reach JupyterHub's API by; default "
+                    "http://host.docker.internal:HUB_PORT, right when agent and hub share a "
+                    "host. Set it to the control-plane host's address on other hosts.")
+    hub_start_timeout: int = Field(
+        default=86_400, ge=10,
+        description="Seconds JupyterHub waits for an environment to start, queue included.")
+    environment_volume_roots: list[Path] = Field(
+        default_factory=list,
+        description="Host folders under which environments may mount volumes (e.g. NFS "
+                    "mounts), as a JSON list; empty: no host-path volumes. Agents check "
+                    "again against their own --volume-root.")
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
     )
@@ -109,6 +139,31 @@ class Settings(BaseSettings):
     @property
     def url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def internal_url(self) -> str:
+        """Where processes on this machine (edge proxy, hub) reach the control plane."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def public_edge_url(self) -> str:
+        return self.edge_url or f"http://{self.host}:{self.edge_port}"
+
+    @property
+    def hub_url(self) -> str:
+        """Where the control plane reaches JupyterHub's API (on this machine)."""
+        return f"http://127.0.0.1:{self.hub_port}{HUB_BASE_URL}hub/api"
+
+    @property
+    def hub_token_file(self) -> Path:
+        """The secret JupyterHub and the control plane share (made by ``dllab hub``)."""
+        return self.home / "hub" / "dllab-token"
+
+    @property
+    def edge_dir(self) -> Path:
+        """The edge proxy's configuration: ``traefik.yaml`` and the watched ``dynamic/``."""
+        return self.home / "edge"
 
     @property
     def logs_dir(self) -> Path:

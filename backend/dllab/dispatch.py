@@ -43,5 +43,8 @@ class Dispatcher:
     def stop_unit(self, host_name: str, unit_id: str) -> None:
         self.send(host_name, protocol.TASK_STOP_UNIT, unit_id)
 
+    def remove_workspace(self, host_name: str, workspace_id: str) -> None:
+        self.send(host_name, protocol.TASK_REMOVE_WORKSPACE, workspace_id)
+
     def close(self) -> None:
         self._celery.close()

@@ -16,9 +16,11 @@ from dllab.api import (
     agent,
     auth,
     cluster,
+    environments,
     errors,
     health,
     hosts,
+    hub,
     images,
     tokens,
     units,
@@ -29,6 +31,7 @@ from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
 from dllab.dispatch import Dispatcher
 from dllab.services.auth import ensure_admin
+from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
 from dllab.services.scheduling import SchedulerLoop
 
@@ -46,7 +49,7 @@ def build_context(settings: Settings) -> AppContext:
     migrate.upgrade(engine)
     return AppContext(settings=settings, engine=engine, sessions=make_session_factory(engine),
                       dispatcher=Dispatcher(settings.broker_url),
-                      logs=LogStore(settings.logs_dir / "units"))
+                      logs=LogStore(settings.logs_dir / "units"), hub=Hub(settings))
 
 
 def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
@@ -75,7 +78,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (health, auth, users, tokens, hosts, images, units, cluster, agent):
+    for module in (health, auth, users, tokens, hosts, images, environments, units, cluster,
+                   agent, hub):
         api.include_router(module.router)
     app.include_router(api)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")

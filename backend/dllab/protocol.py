@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 # Celery tasks the agent serves. Arguments are plain JSON: a spec dict, or a unit id.
 TASK_START_UNIT = "dllab.start_unit"
 TASK_STOP_UNIT = "dllab.stop_unit"
+TASK_REMOVE_WORKSPACE = "dllab.remove_workspace"
 
 LABEL_UNIT = "dllab.unit"
 LABEL_KIND = "dllab.kind"
@@ -96,6 +97,22 @@ class Mount(BaseModel):
     read_only: bool = False
 
 
+WorkspaceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+# The uid that owns a workspace: the runtime image's user ``dev``.
+WORKSPACE_UID = 1000
+
+
+class Workspace(BaseModel):
+    """A folder that outlives the units that mount it (an environment's home): the agent
+    makes it under its workspace root, owned by WORKSPACE_UID, and removes it when told."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: WorkspaceId
+    target: str
+
+
 class UnitSpec(BaseModel):
     """Everything an agent needs to start one unit. Sent as the ``start_unit`` argument."""
 
@@ -113,6 +130,7 @@ class UnitSpec(BaseModel):
     memory_mib: int | None = None
     ports: list[Port] = Field(default_factory=list)  # ports the unit listens on
     mounts: list[Mount] = Field(default_factory=list)
+    workspace: Workspace | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 USER_TOKEN_PREFIX = "dlu_"  # login, session and personal tokens of users
 HOST_TOKEN_PREFIX = "dlh_"  # the credential of one host's agent
@@ -95,3 +97,20 @@ def parse_ssh_public_key(text: str) -> SshPublicKey:
     if any(c in comment for c in "\r\n"):
         raise ValueError("one key per line")
     return SshPublicKey(kind, blob, comment)
+
+
+def shared_secret(path: Path) -> str:
+    """The secret kept in ``path``, made on first use. Two processes that start together
+    (control plane and JupyterHub) agree on it: the first link wins, the other reads."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        partial.write_text(secrets.token_urlsafe(32) + "\n")
+        partial.chmod(0o600)
+        try:
+            os.link(partial, path)  # fails if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return path.read_text().strip()

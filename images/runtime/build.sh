@@ -4,11 +4,12 @@
 # usage: images/runtime/build.sh [--force] [--gpu] [TAG]
 #        (TAG default: dllab/runtime:tf-cpu, or dllab/runtime:tf-gpu with --gpu)
 #
-# Skips the build when TAG was built from this Dockerfile and entrypoint, unless
+# Skips the build when TAG was built from this Dockerfile and scripts, unless
 # --force. Builds on dllab/base:bookworm (images/base/build.sh makes it). Environment knobs:
 #   DLLAB_BUILD_CA      a CA bundle to trust while building (a TLS-intercepting proxy's);
 #                       copied into the build context as an ignored file
-#   DLLAB_TF_VERSION    pin TensorFlow (e.g. 2.21.0); default: the newest
+#   DLLAB_TF_VERSION    the TensorFlow version (default 2.21.0, what the catalogue's
+#                       default entry says)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,15 +29,16 @@ else PACKAGE=tensorflow-cpu; TAG=${TAG:-dllab/runtime:tf-cpu}; fi
 T0=$SECONDS
 phase() { printf '[runtime-image +%3ds] %s\n' $((SECONDS - T0)) "$*"; }
 
-# The image records what it was built from: a changed Dockerfile or entrypoint rebuilds.
-CONTEXT=$(cat "$HERE/Dockerfile" "$HERE/entrypoint.sh" | sha256sum | cut -c1-16)
+# The image records what it was built from: a changed Dockerfile or script rebuilds.
+CONTEXT=$( (cat "$HERE/Dockerfile" "$HERE"/*.sh "$HERE"/*.json; echo "${DLLAB_TF_VERSION:-}") |
+          sha256sum | cut -c1-16)
 built=$(docker image inspect -f '{{index .Config.Labels "dllab.context"}}' "$TAG" 2>/dev/null || true)
 if ((!FORCE)) && [[ $built == "$CONTEXT" ]]; then
     phase "$TAG is up to date, skipping (use --force to rebuild)"
     exit 0
 fi
 args=(--network host --build-arg "TF_PACKAGE=$PACKAGE"
-      --build-arg "TF_VERSION=${DLLAB_TF_VERSION:-}" --label "dllab.context=$CONTEXT" -t "$TAG")
+      --build-arg "TF_VERSION=${DLLAB_TF_VERSION:-2.21.0}" --label "dllab.context=$CONTEXT" -t "$TAG")
 if [[ -n ${DLLAB_BUILD_CA:-} ]]; then
     cp "$DLLAB_BUILD_CA" "$HERE/.build-ca.pem"
     trap 'rm -f "$HERE/.build-ca.pem"' EXIT

@@ -6,6 +6,8 @@
 #
 # sshd runs as dev, not root: it can let in no one else. Its host key lives in the
 # workspace, so a restarted environment keeps it and clients see no "host key changed".
+# sshd gives sessions a clean environment: what they must see as the notebook does (the
+# GPUs, the Python, the environment's name) is written to ~/.ssh/environment.
 set -euo pipefail
 
 if [[ -n ${DLLAB_SSH_KEYS:-} ]]; then
@@ -14,10 +16,14 @@ if [[ -n ${DLLAB_SSH_KEYS:-} ]]; then
     chmod 700 "$state" "$HOME/.ssh"
     printf '%s\n' "$DLLAB_SSH_KEYS" > "$HOME/.ssh/authorized_keys"
     chmod 600 "$HOME/.ssh/authorized_keys"
+    env | grep -E '^(PATH|VIRTUAL_ENV|LANG|LC_[A-Z]+|NVIDIA_[A-Z_]+|CUDA_[A-Z_]+|TF_[A-Z_]+|DLLAB_ENVIRONMENT)=' \
+        > "$HOME/.ssh/environment" || true
+    chmod 600 "$HOME/.ssh/environment"
     [[ -f $state/ssh_host_ed25519_key ]] ||
         ssh-keygen -q -t ed25519 -N '' -C "dllab environment" -f "$state/ssh_host_ed25519_key"
     /usr/sbin/sshd -e -p "${DLLAB_SSH_PORT:-2222}" -h "$state/ssh_host_ed25519_key" \
-        -o PidFile="$state/sshd.pid" -o AuthorizedKeysFile=.ssh/authorized_keys
+        -o PidFile="$state/sshd.pid" -o AuthorizedKeysFile=.ssh/authorized_keys \
+        -o PermitUserEnvironment=yes
 fi
 
 exec "$@"

@@ -1,5 +1,6 @@
-"""``dllab up`` (what ``make run`` runs) as a new user meets it: a console that answers, a
-login that works, a local agent online with its GPUs, and Ctrl-C stopping everything."""
+"""``dllab up`` (what ``make run`` runs) as a new user meets it: a console that answers
+through the edge proxy, JupyterHub behind the same proxy, a login that works, a local agent
+online with its GPUs, and Ctrl-C stopping everything."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ def free_port() -> int:
 
 
 def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path: Path):
-    port = free_port()
+    port, edge = free_port(), free_port()
     home = tmp_path / "dllab-home"
-    env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_PORT": str(port)}
+    env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_PORT": str(port),
+           "DLLAB_EDGE_PORT": str(edge), "DLLAB_EDGE_API_PORT": str(free_port()),
+           "DLLAB_HUB_PORT": str(free_port())}
     env.pop("DLLAB_ADMIN_PASSWORD", None)
     up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -39,7 +42,8 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
                 break
         banner = "".join(output)
         assert "DLLab is up." in banner, banner
-        assert f"Console:     http://127.0.0.1:{port}/" in banner
+        assert f"Console:     http://127.0.0.1:{edge}/" in banner
+        assert f"JupyterHub:  http://127.0.0.1:{edge}/jupyter/" in banner
         password = re.search(r"password (\S+) \(printed only now", banner).group(1)
         assert (home / "admin-password").read_text().strip() == password
         # 4 simulated GPUs where NVML finds none (CI), the real ones where it does.
@@ -47,10 +51,15 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
                          banner)
         assert gpus, banner
 
-        base = f"http://127.0.0.1:{port}"
-        assert "<title>DLLab</title>" in httpx.get(f"{base}/").text
+        base = f"http://127.0.0.1:{edge}"  # everything through the edge proxy
         token = httpx.post(f"{base}/api/v1/auth/token",
                            data={"username": "admin", "password": password}).json()
+        assert "<title>DLLab</title>" in httpx.get(f"{base}/").text
+        assert httpx.get(f"{base}/jupyter/hub/api").json()["version"]
+        # The runtime image is in the catalogue, so that a first environment needs no admin.
+        assert [i["reference"] for i in httpx.get(f"{base}/api/v1/images", headers={
+            "Authorization": f"Bearer {token['access_token']}"}).json()["data"]] == [
+            "dllab/runtime:tf-cpu"]
         hosts = httpx.get(f"{base}/api/v1/hosts", headers={
             "Authorization": f"Bearer {token['access_token']}"}).json()
         assert hosts["count"] == 1
@@ -65,8 +74,9 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
     leftovers = subprocess.run(["pgrep", "-f", str(home)],
                                capture_output=True, text=True).stdout
     assert leftovers == "", leftovers
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
-        raise AssertionError("the control plane still answers after Ctrl-C")
-    except httpx.ConnectError:
-        pass
+    for stopped in (port, edge):
+        try:
+            httpx.get(f"http://127.0.0.1:{stopped}/api/v1/health", timeout=2)
+            raise AssertionError(f"port {stopped} still answers after Ctrl-C")
+        except httpx.ConnectError:
+            pass

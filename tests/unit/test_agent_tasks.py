@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pytest
 
-from dllab.protocol import ObservedState, UnitReport
+from dllab.protocol import WORKSPACE_UID, ObservedState, UnitReport
 from dllab_agent.client import ControlPlaneUnreachable
 from dllab_agent.context import AgentContext
-from dllab_agent.tasks import start_unit, stop_unit
+from dllab_agent.tasks import remove_workspace_task, start_unit, stop_unit
+from dllab_agent.volumes import remove_workspace
 from fakes import CrashingRuntime, FakeRuntime, NeverStartsRuntime
 
 
@@ -196,3 +198,32 @@ def test_without_volume_roots_no_host_path_is_mounted(client):
     assert report.state is ObservedState.exited
     assert "start the agent with --volume-root" in report.error
     assert runtime.started == []
+
+
+def test_a_workspace_is_made_under_the_root_owned_by_dev_and_mounted(client, tmp_path):
+    runtime, root = FakeRuntime(), tmp_path / "workspaces"
+    ctx = AgentContext(runtime, client, workspace_root=root)
+    workspace = "ab" * 16
+    report = start_unit(ctx, spec(workspace={"id": workspace, "target": "/home/dev/work"}))
+    assert report.state is ObservedState.running
+    folder = root / workspace
+    assert folder.is_dir()
+    if os.geteuid() == 0:  # an agent that may give it away gives it to the image's dev
+        assert (folder.stat().st_uid, folder.stat().st_gid) == (WORKSPACE_UID, WORKSPACE_UID)
+    [started] = runtime.started
+    assert started.workspace is None
+    assert [(m.source, m.target) for m in started.mounts] == [(str(folder), "/home/dev/work")]
+
+
+def test_remove_workspace_removes_its_folder_and_nothing_outside(client, tmp_path):
+    root = tmp_path / "workspaces"
+    ctx = AgentContext(FakeRuntime(), client, workspace_root=root)
+    workspace = "cd" * 16
+    (root / workspace / "sub").mkdir(parents=True)
+    (root / workspace / "sub" / "file").write_text("x")
+    remove_workspace_task(ctx, workspace)
+    assert not (root / workspace).exists()
+    remove_workspace_task(ctx, workspace)  # a second delivery is harmless
+    with pytest.raises(ValueError):
+        remove_workspace(root, "../../etc")
+    assert root.exists()

@@ -39,9 +39,14 @@ STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent")
               envvar="DLLAB_VOLUME_ROOTS",
               help="A host directory (an NFS mount, say) under which units may mount paths; "
                    "repeat for several. Without one, units mount no host path.")
+@click.option("--workspace-root", type=click.Path(path_type=Path, file_okay=False),
+              envvar="DLLAB_WORKSPACE_ROOT", default=None,
+              help="Where environments' workspaces are kept (default STATE_DIR/workspaces). "
+                   "On shared storage (NFS), an environment keeps its files on any host.")
 def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
           simulate_gpus_if_none: int | None, state_dir: Path, broker: str | None,
-          address: str | None, volume_roots: tuple[Path, ...]) -> None:
+          address: str | None, volume_roots: tuple[Path, ...],
+          workspace_root: Path | None) -> None:
     """Run the agent of this GPU host: it registers, heartbeats and runs units."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s agent %(levelname)s %(message)s")
@@ -51,6 +56,7 @@ def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int |
     try:
         run_agent(server=server_url, token=token, runtime_kind=runtime,
                   simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
-                  address=address, volume_roots=volume_roots)
+                  address=address, volume_roots=volume_roots,
+                  workspace_root=workspace_root)
     except (ControlPlaneError, AgentFailed) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -38,12 +38,14 @@ class AgentContext:
         logs: LogShipping | None = None,
         stop_timeout: float = 10.0,
         volume_roots: tuple[Path, ...] = (),
+        workspace_root: Path = Path("workspaces"),
     ) -> None:
         self.runtime = runtime
         self.client = client
         self.logs = logs
         self.stop_timeout = stop_timeout
         self.volume_roots = volume_roots  # host paths units may mount, and what is below
+        self.workspace_root = workspace_root  # where workspaces are made (volumes.py)
         self._states: dict[str, ObservedState] = {}
         self._seen_at: dict[str, float] = {}
         self._unsent: dict[str, UnitReport] = {}

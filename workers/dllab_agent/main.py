@@ -73,6 +73,7 @@ class Agent:
         register_timeout: float = 300.0,
         stop_event: threading.Event | None = None,
         volume_roots: tuple[Path, ...] = (),
+        workspace_root: Path = Path("workspaces"),
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -88,7 +89,8 @@ class Agent:
         #: Why the agent stopped on its own, if it did.
         self.error: Exception | None = None
         self.logs = LogShipping(runtime, client, self.stopping)
-        self.ctx = AgentContext(runtime, client, logs=self.logs, volume_roots=volume_roots)
+        self.ctx = AgentContext(runtime, client, logs=self.logs, volume_roots=volume_roots,
+                                workspace_root=workspace_root)
         self._worker: _Worker | None = None
         self._threads: list[threading.Thread] = []
         self._beat_problem: str | None = None
@@ -230,6 +232,7 @@ def run_agent(
     concurrency: int = 4,
     stop_event: threading.Event | None = None,
     volume_roots: tuple[Path, ...] = (),
+    workspace_root: Path | None = None,
 ) -> None:
     """Run an agent in the foreground until SIGINT/SIGTERM (or ``stop_event`` is set).
 
@@ -253,6 +256,7 @@ def run_agent(
         concurrency=concurrency,
         stop_event=stop_event,
         volume_roots=volume_roots,
+        workspace_root=(workspace_root or state / "workspaces").resolve(),
     )
     restore = _on_signals(agent.stopping.set)
     try:

@@ -18,7 +18,7 @@ from dllab import protocol
 from dllab.protocol import ObservedState, UnitReport, UnitSpec
 from dllab_agent.context import AgentContext, describe
 from dllab_agent.runtime.base import RuntimeStartError
-from dllab_agent.volumes import refused_mount
+from dllab_agent.volumes import refused_mount, remove_workspace, with_workspace
 
 log = logging.getLogger("dllab_agent")
 
@@ -49,8 +49,8 @@ def start_unit(ctx: AgentContext, spec_data: dict[str, Any]) -> UnitReport | Non
             report = UnitReport(unit_id=spec.unit_id, state=ObservedState.exited, error=refused)
         else:
             try:
-                report = ctx.runtime.start(spec)
-            except RuntimeStartError as exc:
+                report = ctx.runtime.start(with_workspace(spec, ctx.workspace_root))
+            except (RuntimeStartError, OSError) as exc:
                 log.warning("unit %s could not start: %s", spec.unit_id, exc)
                 report = UnitReport(
                     unit_id=spec.unit_id, state=ObservedState.exited, error=str(exc)
@@ -69,6 +69,15 @@ def stop_unit(ctx: AgentContext, unit_id: str) -> UnitReport:
     return report
 
 
+def remove_workspace_task(ctx: AgentContext, workspace_id: str) -> None:
+    try:
+        removed = remove_workspace(ctx.workspace_root, workspace_id)
+    except (ValueError, OSError) as exc:
+        log.error("remove_workspace %s failed: %s", workspace_id, exc)
+        return
+    log.info("workspace %s %s", workspace_id, "removed" if removed else "was not here")
+
+
 def register_tasks(app: Celery, ctx: AgentContext) -> None:
     """Bind the commands to ``ctx`` on ``app`` only (``shared=False``: other apps in the
     process, such as a second agent in a test, keep their own)."""
@@ -80,3 +89,7 @@ def register_tasks(app: Celery, ctx: AgentContext) -> None:
     @app.task(name=protocol.TASK_STOP_UNIT, shared=False, ignore_result=True)
     def stop_unit_task(unit_id: str) -> None:
         stop_unit(ctx, unit_id)
+
+    @app.task(name=protocol.TASK_REMOVE_WORKSPACE, shared=False, ignore_result=True)
+    def remove_workspace_(workspace_id: str) -> None:
+        remove_workspace_task(ctx, workspace_id)

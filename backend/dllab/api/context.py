@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dllab.config import Settings
 from dllab.dispatch import Dispatcher
+from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
 
 
@@ -19,3 +20,4 @@ class AppContext:
     sessions: sessionmaker[Session]
     dispatcher: Dispatcher
     logs: LogStore
+    hub: Hub

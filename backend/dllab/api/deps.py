@@ -6,6 +6,7 @@ and each such hop costs more than the work itself.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from dllab.db.models import Host, TokenKind, User
 from dllab.dispatch import Dispatcher
 from dllab.errors import Forbidden, NotAuthenticated
 from dllab.services import auth, hosts
+from dllab.services.hub import Hub
 
 SESSION_COOKIE = "dllab_session"
 CSRF_COOKIE = "dllab_csrf"
@@ -51,8 +53,13 @@ async def get_dispatcher(context: ContextDep) -> Dispatcher:
     return context.dispatcher
 
 
+async def get_hub(context: ContextDep) -> Hub:
+    return context.hub
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+HubDep = Annotated[Hub, Depends(get_hub)]
 
 
 def bearer(request: Request) -> str | None:
@@ -112,7 +119,16 @@ def get_host(request: Request, session: SessionDep) -> Host:
 
 CurrentHost = Annotated[Host, Depends(get_host)]
 
+
+async def check_hub_caller(request: Request, hub: HubDep) -> None:
+    """JupyterHub calls with the token it shares with the control plane."""
+    secret = bearer(request)
+    if secret is None or not hmac.compare_digest(secret, hub.token):
+        raise NotAuthenticated("only JupyterHub, with the token it shares with the control "
+                               "plane, may call this", reason="not_the_hub")
+
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # integer columns are 32-bit
 UnitIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
+EnvironmentIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]

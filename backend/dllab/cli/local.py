@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 import httpx
 
-from dllab.config import Settings, get_settings
+from dllab.config import HUB_BASE_URL, Settings, get_settings
 
 
 @click.command()
@@ -42,6 +43,30 @@ class _QuietAgentPolls(logging.Filter):
                        for a in (record.args or ()))
 
 
+@click.command()
+def hub() -> None:
+    """Run JupyterHub as DLLab configures it (environments are its named servers)."""
+    import dllab.hub
+
+    config = Path(dllab.hub.__file__).with_name("jupyterhub_config.py")
+    settings = get_settings()
+    state = settings.home / "hub"
+    state.mkdir(parents=True, exist_ok=True)
+    os.chdir(state)  # where JupyterHub writes what it writes beside its config
+    os.execv(sys.executable, [sys.executable, "-m", "jupyterhub", "-f", str(config)])
+
+
+@click.command()
+def edge() -> None:
+    """Run the edge proxy (Traefik) in front of the console, API and JupyterHub."""
+    from dllab import edge as edge_proxy
+
+    settings = get_settings()
+    static = edge_proxy.write_config(settings)
+    binary = edge_proxy.traefik_binary()
+    os.execv(binary, [binary, "--configfile", str(static)])
+
+
 def local_host_name() -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().lower()).strip("-")[:63]
     return name or "local"
@@ -53,6 +78,7 @@ def _prepare(settings: Settings) -> tuple[str | None, str]:
     from dllab.db import make_engine, make_session_factory, migrate
     from dllab.services.auth import ensure_admin
     from dllab.services.hosts import ensure_host_token
+    from dllab.services.images import ensure_runtime_image
 
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
@@ -61,6 +87,7 @@ def _prepare(settings: Settings) -> tuple[str | None, str]:
     known = token_file.read_text().strip() if token_file.exists() else None
     with make_session_factory(engine)() as session:
         password = ensure_admin(session, settings)
+        ensure_runtime_image(session)
         token = ensure_host_token(session, settings, local_host_name(), known)
     engine.dispose()
     token_file.write_text(token + "\n")
@@ -91,23 +118,30 @@ def _wait_online(settings: Settings, host_name: str, deadline: float) -> dict | 
 @click.option("--simulate-gpus", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Simulated GPUs for the local agent when NVML finds no GPU.")
 def up(simulate_gpus: int) -> None:
-    """Bring the whole platform up on this machine: control plane and a local agent.
+    """Bring the whole platform up on this machine: control plane, edge proxy, JupyterHub
+    and a local agent.
 
-    Embedded defaults: SQLite and a filesystem broker under DLLAB_HOME (./.dllab), the
-    console on 127.0.0.1:DLLAB_PORT (8000). Ctrl-C stops everything it started.
+    Embedded defaults: SQLite and a filesystem broker under DLLAB_HOME (./.dllab); the
+    console on http://127.0.0.1:DLLAB_EDGE_PORT (8080), through the edge proxy; the control
+    plane itself on DLLAB_PORT (8000). Ctrl-C stops everything it started.
     """
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM too
     settings = get_settings()
     password, token = _prepare(settings)
     env = {**os.environ, "DLLAB_HOME": str(settings.home.resolve())}
     agent_env = {**env, "DLLAB_HOST_TOKEN": token}  # not an argument: ps shows those
-    children = [subprocess.Popen([sys.executable, "-m", "dllab.cli", "server"], env=env)]
-    agent_cmd = [sys.executable, "-m", "dllab.cli", "agent", "--server", settings.url,
+    part = [sys.executable, "-m", "dllab.cli"]
+    children = [subprocess.Popen([*part, "server"], env=env)]
+    agent_cmd = [*part, "agent", "--server", settings.url,
                  "--state-dir", str((settings.home / "agent").resolve()),
                  "--address", "127.0.0.1", "--simulate-gpus-if-none", str(simulate_gpus)]
     try:
-        _wait_http(settings.url + "/api/v1/health", children[0], time.monotonic() + 60)
-        children.append(subprocess.Popen(agent_cmd, env=agent_env))
+        _wait_http(settings.url + "/api/v1/health", children[0], "the control plane")
+        children += [subprocess.Popen([*part, "edge"], env=env),
+                     subprocess.Popen([*part, "hub"], env=env),
+                     subprocess.Popen(agent_cmd, env=agent_env)]
+        _wait_http(f"{settings.public_edge_url}{HUB_BASE_URL}hub/api", children[2],
+                   "JupyterHub, through the edge proxy")
         host = _wait_online(settings, local_host_name(), time.monotonic() + 30)
         _banner(settings, password, host)
         while all(child.poll() is None for child in children):
@@ -116,7 +150,7 @@ def up(simulate_gpus: int) -> None:
     except KeyboardInterrupt:
         click.echo("\nStopping DLLab...")
     finally:
-        for child in children:
+        for child in reversed(children):  # the agent first, the control plane last
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
         for child in children:
@@ -130,17 +164,19 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_http(url: str, process: subprocess.Popen[bytes], what: str,
+               seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise click.ClickException("the control plane failed to start; see above")
+            raise click.ClickException(f"{what} failed to start; see above")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise click.ClickException(f"the control plane did not answer at {url} within 60 s")
+    raise click.ClickException(f"{what} did not answer at {url} within {seconds:g} s")
 
 
 def _banner(settings: Settings, password: str | None, host: dict | None) -> None:
@@ -161,9 +197,10 @@ def _banner(settings: Settings, password: str | None, host: dict | None) -> None
                      f"{len(gpus)} {kind}GPUs"
     click.echo("\n".join([
         "", "DLLab is up.",
-        f"  Console:     {settings.url}/",
+        f"  Console:     {settings.public_edge_url}/",
         f"  Log in as:   {login}",
-        f"  API docs:    {settings.url}/docs",
+        f"  API docs:    {settings.public_edge_url}/docs",
+        f"  JupyterHub:  {settings.public_edge_url}{HUB_BASE_URL} (environments; same login)",
         f"  Local agent: {agent_line}",
         "  Press Ctrl-C to stop.", "",
     ]))

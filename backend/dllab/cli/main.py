@@ -5,7 +5,7 @@ from importlib.metadata import entry_points
 import click
 
 from dllab.cli.client import Api, save_login, table
-from dllab.cli.local import server, up
+from dllab.cli.local import edge, hub, server, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,7 +205,7 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"Token {token_id} revoked.")
 
 
-for command in (server, up):
+for command in (server, edge, hub, up):
     main.add_command(command)
 # Commands of other installed packages (the agent's ``dllab agent``).
 for entry in entry_points(group="dllab.commands"):

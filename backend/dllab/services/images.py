@@ -40,3 +40,15 @@ def remove_image(session: Session, image_id: int) -> None:
         raise NotFound(f"no image {image_id}", reason="image_not_found")
     session.delete(image)
     session.commit()
+
+
+def ensure_runtime_image(session: Session) -> None:
+    """An empty catalogue (a first ``dllab up``) gets the runtime image ``make images``
+    builds, so that a new user can create an environment at once."""
+    if session.scalar(select(func.count(Image.id))):
+        return
+    session.add(Image(name="dllab/runtime", tag="tf-cpu", framework="tensorflow",
+                      framework_version="2.21.0", gpu=False,
+                      description="TensorFlow (CPU), JupyterLab, TensorBoard and SSH; "
+                                  "built by `make images`"))
+    session.commit()

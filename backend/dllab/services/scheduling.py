@@ -132,6 +132,7 @@ def _place(unit: Unit, host: Host, placement: Placement, settings: Settings) -> 
     spec.labels[LABEL_HOST] = host.name
     unit.spec = spec.model_dump(mode="json")
     unit.host_id, unit.gpus, unit.state = host.id, list(placement.gpus), UnitState.starting
+    unit.placed_at = utcnow()
 
 
 def _send(session: Session, dispatcher: Dispatcher, placed: list[tuple[str, Unit]]) -> None:
@@ -167,6 +168,7 @@ def _unplace(session: Session, units: list[Unit]) -> None:
         spec.labels.pop(LABEL_HOST, None)
         unit.spec = spec.model_dump(mode="json")
         unit.host_id, unit.gpus, unit.state = None, [], UnitState.queued
+        unit.placed_at = None
     session.commit()
 
 

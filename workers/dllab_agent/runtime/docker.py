@@ -73,6 +73,8 @@ def container_kwargs(spec: UnitSpec) -> dict[str, Any]:
         "init": True,  # docker-init as PID 1 passes SIGTERM on, so stop is not a timeout
         "detach": True,
         "ports": {f"{port}/tcp": None for port in spec.ports},
+        # As on Docker Desktop: units reach services of their host (JupyterHub's API, say).
+        "extra_hosts": {"host.docker.internal": "host-gateway"},
         "mounts": [_mount(m.source, m.target, m.read_only) for m in spec.mounts],
         "device_requests": device_requests,
         "nano_cpus": None if spec.cpus is None else int(spec.cpus * 1e9),

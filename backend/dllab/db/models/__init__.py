@@ -1,11 +1,12 @@
 """Tables, one module per family. Importing this package registers them all on ``Base``."""
 
 from dllab.db.models.base import Base
+from dllab.db.models.environments import Desired, Environment
 from dllab.db.models.hosts import Host, HostStatus
 from dllab.db.models.images import Image
 from dllab.db.models.units import Unit
 from dllab.db.models.users import ApiToken, TokenKind, User, UserRole
 from dllab.db.models.workloads import LostPolicy, Workload
 
-__all__ = ["ApiToken", "Base", "Host", "HostStatus", "Image", "LostPolicy", "TokenKind", "Unit",
-           "User", "UserRole", "Workload"]
+__all__ = ["ApiToken", "Base", "Desired", "Environment", "Host", "HostStatus", "Image",
+           "LostPolicy", "TokenKind", "Unit", "User", "UserRole", "Workload"]

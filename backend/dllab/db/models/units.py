@@ -38,5 +38,6 @@ class Unit(Base):
     ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     log_lines: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # host given
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -1,0 +1,198 @@
+"""Dev environments end to end, on the whole platform as ``make run`` brings it up (``lab``):
+control plane, edge proxy, JupyterHub, a docker agent with 4 simulated GPUs, the runtime
+image.
+
+A user creates an environment with 2 GPUs through the API and, once it runs: starts a
+kernel through JupyterHub (Jupyter's REST and websocket APIs, the console login carried
+over) and runs code there; logs a scalar and reads it back from TensorBoard through the
+proxy; logs in with OpenSSH; stops and starts it and finds the workspace as left; deletes
+it. Another user gets 404 from the API and no way through the hub. Bad input is refused
+with a clear 4xx and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from lab_fixture import Lab, eventually
+
+pytestmark = pytest.mark.docker
+
+IMAGE = "dllab/runtime:tf-cpu"
+
+
+def xsrf_headers(client: httpx.Client, server_path: str) -> dict[str, str]:
+    """Jupyter wants its _xsrf cookie echoed in a header on requests that change things."""
+    token = next(c.value for c in client.cookies.jar
+                 if c.name == "_xsrf" and server_path.startswith(c.path))
+    return {"X-XSRFToken": token}
+
+
+def run_code(lab: Lab, client: httpx.Client, server_path: str, code: str) -> str:
+    """Start a kernel through the hub and run ``code`` over its websocket, as JupyterLab
+    does; return what it printed."""
+    kernel = client.post(f"{server_path}api/kernels", json={"name": "python3"},
+                         headers=xsrf_headers(client, server_path))
+    assert kernel.status_code == 201, kernel.text
+    cookies = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar
+                        if server_path.startswith(c.path) or c.path == "/")
+    url = lab.edge.replace("http://", "ws://") + \
+        f"{server_path}api/kernels/{kernel.json()['id']}/channels"
+    msg_id, printed = uuid.uuid4().hex, []
+    with connect(url, additional_headers={"Cookie": cookies}, open_timeout=30) as ws:
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        while True:
+            message = json.loads(ws.recv(timeout=120))
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                printed.append(content["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(content["traceback"]))
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+    return "".join(printed)
+
+
+def ssh(key: Path, access: dict[str, Any], command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(access["port"]), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+         f"{access['user']}@{access['host']}", command],
+        capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+def test_an_environment_from_create_to_delete(lab: Lab, ssh_key: Path):
+    alice, bob = lab.add_user("alice"), lab.add_user("bob")
+    created = alice.post("/api/v1/environments", json={
+        "name": "lab1", "image": IMAGE, "gpus": 2,
+        "ssh_public_keys": [ssh_key.with_suffix(".pub").read_text()]})
+    assert created.status_code == 201, created.text
+    env_id = created.json()["id"]
+    assert created.json()["state"] in ("queued", "starting")
+
+    env = lab.wait_state(alice, env_id, "running")
+    assert [p["name"] for p in env["phases"]] == [
+        "requested", "created", "scheduled", "started", "ready"]
+    assert all(p["at"] for p in env["phases"]), env["phases"]
+    physical = [d["index"] for d in env["devices"]]
+    assert [d["visible_index"] for d in env["devices"]] == [0, 1]
+    assert all(d["simulated"] for d in env["devices"])
+    server = "/jupyter/user/alice/lab1/"
+    assert env["urls"]["jupyter"] == f"{lab.edge}{server}lab"
+
+    # JupyterLab through the hub: the console session logs alice in, no second password.
+    page = alice.get(env["urls"]["jupyter"])
+    assert page.status_code == 200 and "JupyterLab" in page.text, page.text[:500]
+    printed = run_code(lab, alice, server, (
+        "import os, tensorflow as tf\n"
+        "print('visible', os.environ.get('NVIDIA_VISIBLE_DEVICES'))\n"
+        "print('tf', tf.__version__)\n"
+        "with tf.summary.create_file_writer('/home/dev/work/logs/run1').as_default():\n"
+        "    tf.summary.scalar('loss', 0.5, step=1)\n"
+        "open('/home/dev/work/keep.txt', 'w').write('kept')\n"))
+    assert f"visible {','.join(map(str, physical))}" in printed, printed
+    assert "tf 2." in printed, printed
+
+    # TensorBoard through the proxy, behind the same login, sees the scalar's run.
+    board = alice.get(env["urls"]["tensorboard"])
+    assert board.status_code == 200, board.text[:500]
+    runs = eventually(lambda: alice.get(env["urls"]["tensorboard"] + "data/runs").json(),
+                      "TensorBoard lists run1", timeout=60)
+    assert runs == ["run1"]
+
+    # SSH with the user's key, password login off; the GPUs and workspace as in Jupyter.
+    assert env["ssh"]["command"] == (
+        f"ssh -p {env['ssh']['port']} dev@{env['ssh']['host']}")
+    login = ssh(ssh_key, env["ssh"], "echo $NVIDIA_VISIBLE_DEVICES; cat ~/work/keep.txt")
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.split() == [",".join(map(str, physical)), "kept"]
+
+    # Another user: 404 from the API, and the hub does not let them in.
+    for method, path in (("GET", ""), ("POST", "/stop"), ("POST", "/start"), ("DELETE", "")):
+        answer = bob.request(method, f"/api/v1/environments/{env_id}{path}")
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert bob.get("/api/v1/environments").json()["count"] == 0
+    intruder = bob.get(env["urls"]["jupyter"])
+    assert intruder.status_code in (403, 404) and "JupyterLab" not in intruder.text
+    assert bob.get(f"{server}api/contents").status_code in (403, 404)
+
+    # Stop frees the GPUs and keeps the workspace; start finds it as it was left.
+    stopped = alice.post(f"/api/v1/environments/{env_id}/stop")
+    assert stopped.status_code == 200, stopped.text
+    lab.wait_state(alice, env_id, "stopped")
+    assert alice.get(env["urls"]["jupyter"]).status_code != 200 or \
+        "JupyterLab" not in alice.get(env["urls"]["jupyter"]).text
+    restarted = alice.post(f"/api/v1/environments/{env_id}/start")
+    assert restarted.status_code == 200, restarted.text
+    env = lab.wait_state(alice, env_id, "running")
+    again = ssh(ssh_key, env["ssh"], "cat ~/work/keep.txt")
+    assert again.returncode == 0 and again.stdout == "kept", again.stderr
+
+    # Delete removes it, its container and its workspace.
+    workspace = lab.home / "agent" / "workspaces" / env_id
+    assert workspace.is_dir()
+    assert alice.delete(f"/api/v1/environments/{env_id}").status_code == 204
+    assert alice.get(f"/api/v1/environments/{env_id}").status_code == 404
+    eventually(lambda: not workspace.exists(), "the workspace removed", timeout=30)
+
+
+def test_bad_input_is_refused_and_leaves_nothing(lab: Lab, ssh_key: Path):
+    carol = lab.add_user("carol")
+    ok = {"name": "ok", "image": IMAGE, "gpus": 1}
+    cases = [
+        ({**ok, "image": "nosuch/image:1"}, 400, "unknown_image"),
+        ({**ok, "gpus": 9}, 400, "too_many_gpus"),
+        ({**ok, "volumes": [{"source": "/etc", "mount_path": "/data"}]}, 400,
+         "volume_outside_roots"),
+        ({**ok, "ssh_public_keys": ["ssh-ed25519 not-base64!"]}, 422, None),
+        ({**ok, "name": "Not A Name"}, 422, None),
+        ({**ok, "gpus": -1}, 422, None),
+    ]
+    for body, status, reason in cases:
+        answer = carol.post("/api/v1/environments", json=body)
+        assert answer.status_code == status, (body, answer.text)
+        assert answer.json()["detail"], answer.text
+        if reason:
+            assert answer.json()["reason"] == reason, answer.text
+    assert carol.get("/api/v1/environments").json()["count"] == 0
+
+    first = carol.post("/api/v1/environments", json=ok)
+    assert first.status_code == 201, first.text
+    duplicate = carol.post("/api/v1/environments", json=ok)
+    assert duplicate.status_code == 409 and duplicate.json()["reason"] == "environment_exists"
+    assert carol.get("/api/v1/environments").json()["count"] == 1
+
+    # GPUs that exist but are busy: queued, with the reason.
+    lab.wait_state(carol, first.json()["id"], "running")
+    waiting = carol.post("/api/v1/environments", json={**ok, "name": "big", "gpus": 4})
+    assert waiting.status_code == 201, waiting.text
+    path = f"/api/v1/environments/{waiting.json()['id']}"
+    queued = eventually(lambda: (e := carol.get(path).json())["state"] == "queued"
+                        and "GPU" in (e["reason"] or "") and e, "queued for GPUs", timeout=30)
+    assert queued["position"] == 1, queued
+    for env in carol.get("/api/v1/environments").json()["data"]:
+        assert carol.delete(f"/api/v1/environments/{env['id']}").status_code == 204
