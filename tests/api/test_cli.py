@@ -32,7 +32,9 @@ def test_every_command_has_help(dllab):
     commands = [[], ["login"], ["hosts"], ["host"], ["host", "add"], ["host", "remove"],
                 ["tokens"], ["tokens", "create"], ["tokens", "revoke"], ["agent"], ["server"],
                 ["up"], ["queue"], ["cluster"], ["user"], ["user", "quota"], ["images"],
-                ["images", "add"], ["images", "remove"], ["ssh-keys"]]
+                ["images", "add"], ["images", "remove"], ["ssh-keys"], ["edge"], ["hub"],
+                ["env"], ["env", "list"], ["env", "create"], ["env", "show"], ["env", "stop"],
+                ["env", "start"], ["env", "delete"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 

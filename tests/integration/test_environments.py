@@ -20,8 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from websockets.sync.client import connect
 
+from dllab.cli import main
 from lab_fixture import Lab, eventually
 
 pytestmark = pytest.mark.docker
@@ -196,3 +198,32 @@ def test_bad_input_is_refused_and_leaves_nothing(lab: Lab, ssh_key: Path):
     assert queued["position"] == 1, queued
     for env in carol.get("/api/v1/environments").json()["data"]:
         assert carol.delete(f"/api/v1/environments/{env['id']}").status_code == 204
+
+
+def test_the_cli_creates_shows_stops_and_deletes(lab: Lab, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path):
+    dave = lab.add_user("dave")
+    token = dave.post("/api/v1/auth/token", data={
+        "username": "dave", "password": "dave-password"}).json()["access_token"]
+    monkeypatch.setenv("DLLAB_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("DLLAB_SERVER", lab.api)
+    monkeypatch.setenv("DLLAB_TOKEN", token)
+    runner = CliRunner()
+
+    def dllab(*args: str) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    created = dllab("env", "create", "cli1", "--gpus", "1")
+    assert "running" in created and "Jupyter:" in created and "/jupyter/user/dave/cli1/lab" \
+        in created, created
+    assert "GPU" in created and "seen as 0" in created
+    assert "cli1" in dllab("env", "list")
+    assert "stopped" in dllab("env", "stop", "cli1") or \
+        lab.wait_state(dave, dave.get("/api/v1/environments").json()["data"][0]["id"],
+                       "stopped")
+    assert "deleted" in dllab("env", "delete", "cli1", "--yes")
+    assert dave.get("/api/v1/environments").json()["count"] == 0
+    bad = runner.invoke(main, ["env", "create", "x", "--image", "nosuch:1", "--no-wait"])
+    assert bad.exit_code == 1 and "not in the catalogue" in bad.output

@@ -5,6 +5,7 @@ from importlib.metadata import entry_points
 import click
 
 from dllab.cli.client import Api, save_login, table
+from dllab.cli.environments import env
 from dllab.cli.local import edge, hub, server, up
 
 
@@ -205,7 +206,7 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"Token {token_id} revoked.")
 
 
-for command in (server, edge, hub, up):
+for command in (env, server, edge, hub, up):
     main.add_command(command)
 # Commands of other installed packages (the agent's ``dllab agent``).
 for entry in entry_points(group="dllab.commands"):

@@ -4,6 +4,7 @@ plane for its unit and waits for the address; the scheduler and the agents do th
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import httpx
@@ -45,8 +46,31 @@ class DLLabSpawner(Spawner):
                 raise EnvironmentFailed(f"environment {self.name} {status['state']}: "
                                         f"{status['reason'] or 'no reason given'}")
             await asyncio.sleep(POLL_SECONDS)
+        url = str(status["url"])
+        await self._wait_answering(cp, url)
         self._ready_watch = asyncio.ensure_future(self._report_ready())
-        return str(status["url"])
+        return url
+
+    async def _wait_answering(self, cp: httpx.AsyncClient, url: str) -> None:
+        """Poll JupyterLab briskly until it answers. The hub would too, but backs off to
+        seconds between tries: most of a start's time went there."""
+        probe = f"{url}{self.server.base_url if self.server else '/'}api"
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            for attempt in itertools.count():
+                try:
+                    if (await client.get(probe)).status_code < 500:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    return  # the hub's own wait decides, and says why
+                if attempt % 20 == 19:  # every 2 s: has the unit ended meanwhile?
+                    status = (await _get(cp, self._path)).json()
+                    if not status["alive"]:
+                        raise EnvironmentFailed(f"environment {self.name} {status['state']}: "
+                                                f"{status['reason'] or 'no reason given'}")
+                await asyncio.sleep(POLL_SECONDS)
 
     async def _report_ready(self) -> None:
         """The hub adds the route after ``start`` returns; ready means routed."""

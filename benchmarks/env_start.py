@@ -1,0 +1,149 @@
+"""How long an environment takes to start: from the API call to JupyterLab answering
+through JupyterHub and the edge proxy, on the platform as ``make run`` brings it up.
+
+``dllab up`` runs in a temporary DLLAB_HOME on free ports (control plane, Traefik,
+JupyterHub, a local agent on the docker runtime with 8 simulated GPUs); the runtime image is
+already built (``make images``), so nothing is pulled: a cached image.
+
+- *Sequential*: N environments (1 GPU each) one after the other. Each is timed from
+  ``POST /api/v1/environments`` until ``GET <urls.jupyter>`` answers 200 with JupyterLab for
+  the logged-in user (console session carried over by the hub), then deleted. p50, p95, max.
+- *Concurrent*: C environments created at once; the time until all of them answer.
+- *Phases*: the API's own timing of each start (requested -> created: the hub asked for the
+  unit; -> scheduled: GPUs given; -> started: the container runs; -> ready: routed and
+  answering), as medians.
+
+Usage: python benchmarks/env_start.py [--runs 10] [--concurrent 5] [--image dllab/runtime:tf-cpu]
+Targets (issue 4), on a 2-core machine: p50 <= 5 s, p95 <= 10 s; 5 concurrent <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PASSWORD = "bench-admin-password"
+PHASES = ("created", "scheduled", "started", "ready")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_platform(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    ports = {name: free_port() for name in ("PORT", "EDGE_PORT", "EDGE_API_PORT", "HUB_PORT")}
+    env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_ADMIN_PASSWORD": PASSWORD,
+           **{f"DLLAB_{name}": str(port) for name, port in ports.items()}}
+    log = home.parent / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up", "--simulate-gpus", "8"],
+                              env=env, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "Press Ctrl-C" not in log.read_text():
+        if up.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"dllab up did not come up:\n{log.read_text()}")
+        time.sleep(0.2)
+    return up, f"http://127.0.0.1:{ports['EDGE_PORT']}"
+
+
+@contextmanager
+def console(edge: str) -> Iterator[httpx.Client]:
+    """A client with the admin's console session, as a browser has it."""
+    with httpx.Client(base_url=edge, timeout=60, follow_redirects=True) as client:
+        answer = client.post("/api/v1/auth/login",
+                             json={"username": "admin", "password": PASSWORD})
+        answer.raise_for_status()
+        client.headers["X-CSRF-Token"] = client.cookies["dllab_csrf"]
+        yield client
+
+
+def start_one(edge: str, name: str, image: str) -> tuple[float, dict[str, float]]:
+    """Seconds from the API call until JupyterLab answers through the hub, and the phases."""
+    with console(edge) as client:
+        began = time.perf_counter()
+        created = client.post("/api/v1/environments",
+                              json={"name": name, "image": image, "gpus": 1})
+        created.raise_for_status()
+        path = f"/api/v1/environments/{created.json()['id']}"
+        while True:
+            env = client.get(path).json()
+            if env["state"] == "failed":
+                raise SystemExit(f"{name} failed: {env['reason']}")
+            if env["urls"]:
+                page = client.get(env["urls"]["jupyter"])
+                if page.status_code == 200 and "JupyterLab" in page.text:
+                    break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - began
+        phases = {p["name"]: p["seconds"] for p in client.get(path).json()["phases"]}
+        return elapsed, phases
+
+
+def delete_all(edge: str) -> None:
+    with console(edge) as client:
+        for env in client.get("/api/v1/environments", params={"limit": 500}).json()["data"]:
+            client.delete(f"/api/v1/environments/{env['id']}").raise_for_status()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--concurrent", type=int, default=5)
+    parser.add_argument("--image", default="dllab/runtime:tf-cpu")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="dllab-bench-") as folder:
+        home = Path(folder) / "home"
+        up, edge = start_platform(home)
+        try:
+            start_one(edge, "warmup", args.image)  # first use: the hub meets the user
+            delete_all(edge)
+            times, phases = [], []
+            for run in range(args.runs):
+                elapsed, phase = start_one(edge, f"seq-{run}", args.image)
+                times.append(elapsed)
+                phases.append(phase)
+                delete_all(edge)
+            began = time.perf_counter()
+            with ThreadPoolExecutor(args.concurrent) as pool:
+                together = list(pool.map(lambda n: start_one(edge, f"par-{n}", args.image),
+                                         range(args.concurrent)))
+            all_ready = time.perf_counter() - began
+            delete_all(edge)
+        finally:
+            os.killpg(up.pid, signal.SIGINT)
+            up.wait(60)
+
+    print(f"environment start, API call -> JupyterLab through the hub ({args.image}, cached)")
+    print(f"  sequential, {args.runs} runs: p50 {statistics.median(times):.2f} s   "
+          f"p95 {percentile(times, 0.95):.2f} s   max {max(times):.2f} s"
+          f"   (targets: p50 <= 5 s, p95 <= 10 s)")
+    print("  phases (median s):  " + "   ".join(
+        f"{name} {statistics.median(p[name] or 0.0 for p in phases):.2f}" for name in PHASES))
+    print(f"  {args.concurrent} concurrent: all answering after {all_ready:.2f} s "
+          f"(each: {', '.join(f'{t:.1f}' for t, _ in together)} s)   (target <= 60 s)")
+
+
+if __name__ == "__main__":
+    main()
