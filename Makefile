@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --disable-pip-version-check $(PIP_INSTALL_ARGS) -e '.[test]'
 	touch $@
 
-run: venv ## start DLLab locally: control plane, broker and agent (DLLAB_HOME=./.dllab, DLLAB_PORT=8000)
+run: venv ## start DLLab locally: edge proxy, control plane, JupyterHub, agent (console on http://127.0.0.1:8080)
 	$(VENV)/bin/dllab up
 
 test: venv ## run the test suite (extra pytest arguments: PYTEST_ARGS='...')
@@ -42,9 +42,10 @@ images: ## build the local container images (dllab/base:bookworm, dllab/runtime:
 	images/base/build.sh $(if $(FORCE),--force) $(BASE_TAG)
 	images/runtime/build.sh $(if $(FORCE),--force)
 
-bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 127.0.0.1:6379)
+bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 127.0.0.1:6379, env_start the images)
 	$(VENV)/bin/python benchmarks/dispatch.py
 	$(VENV)/bin/python benchmarks/scheduler.py
+	$(VENV)/bin/python benchmarks/env_start.py
 
 ci-services: ## install (if missing) and start redis, postgres, dockerd, chromium as CI does (root)
 	.ci/services.sh

@@ -27,7 +27,7 @@ from dllab.db.models import Desired, Environment, Host, Image, Unit, User, Workl
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import BadRequest, Conflict, NotFound, Unavailable
-from dllab.protocol import Mount, UnitSpec, UnitState, Workspace
+from dllab.protocol import Mount, RuntimeKind, UnitSpec, UnitState, Workspace
 from dllab.schemas.environments import (
     WORKSPACE_PATH,
     EnvironmentCreate,
@@ -75,6 +75,7 @@ def create(session: Session, settings: Settings, hub: Hub, owner: User,
     """Check everything that can be checked now, record it and ask the hub to start it. A
     request the hub cannot take leaves nothing behind."""
     _check_image(session, body.image)
+    _check_docker_host(session)
     _check_gpus(session, body.gpus)
     for volume in body.volumes:
         _check_volume(settings, volume)
@@ -335,6 +336,16 @@ def _check_image(session: Session, reference: str) -> None:
     if session.scalar(select(Image.id).where(Image.name == name, Image.tag == tag)) is None:
         raise BadRequest(f"image {reference} is not in the catalogue (GET /api/v1/images)",
                          reason="unknown_image")
+
+
+def _check_docker_host(session: Session) -> None:
+    """Environments run the runtime image: a lab of process hosts only could never start
+    one, so it is refused now (before any host registers, it waits instead)."""
+    runtimes = set(session.scalars(select(Host.runtime).where(Host.registered_at.is_not(None))))
+    if runtimes and RuntimeKind.docker not in runtimes:
+        raise BadRequest("environments need a host with the docker runtime; this lab's hosts "
+                         "all run units as processes (start an agent where Docker runs)",
+                         reason="needs_docker_host")
 
 
 def _check_gpus(session: Session, gpus: int) -> None:
