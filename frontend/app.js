@@ -1,7 +1,10 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/login). Each page module exports
-// `mount(container, context)` and may return a cleanup function (timers, listeners).
-// Routes marked `admin` are left out of the nav for other users, and send them home.
+// (#/environments, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/login). Each page
+// module exports `mount(container, context)` and may return a cleanup function (timers,
+// listeners). Routes marked `admin` are left out of the nav for other users, and send them
+// home; routes with a `nav` (the nav entry they belong to) are left out of the nav, and so
+// are the routes with a parameter (#/environments/<id>), whose values the page gets as
+// `context.args`.
 
 import { api, ApiError, onUnauthorized } from "./api.js";
 import { alertBox, badge, h } from "./ui.js";
@@ -11,15 +14,57 @@ import * as clusterPage from "./pages/cluster.js";
 import * as unitsPage from "./pages/units.js";
 import * as tokensPage from "./pages/tokens.js";
 import * as sshKeysPage from "./pages/ssh_keys.js";
+import * as environmentsPage from "./pages/environments.js";
 
-const DEFAULT_ROUTE = "/hosts";
+const DEFAULT_ROUTE = "/environments";
+// JupyterHub's prefix: it sends users who are not signed in to #/login?next=/jupyter/...
+const HUB_PREFIX = "/jupyter/";
 const ROUTES = {
+  "/environments": { page: environmentsPage, title: "Environments" },
+  "/environments/new": { page: environmentsPage.create, title: "New environment",
+    nav: "/environments" },
   "/hosts": { page: hostsPage, title: "Hosts" },
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
   "/tokens": { page: tokensPage, title: "API tokens" },
   "/ssh-keys": { page: sshKeysPage, title: "SSH keys" },
 };
+const PARAM_ROUTES = [
+  { pattern: /^\/environments\/([^/]+)$/, page: environmentsPage.detail, title: "Environment",
+    nav: "/environments" },
+];
+
+/** The route of `path` with its parameters: {route, args}, or null. */
+function findRoute(path) {
+  if (Object.hasOwn(ROUTES, path)) return { route: ROUTES[path], args: [] };
+  for (const route of PARAM_ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match) {
+      try {
+        return { route, args: match.slice(1).map(decodeURIComponent) };
+      } catch {
+        return null; // a malformed %-escape
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * `next` when it is a JupyterHub path on this origin ("/jupyter/user/ann/mnist/lab"), else
+ * null: never an address elsewhere ("//evil.example", "https://...", "/jupyter/../x").
+ */
+function hubPath(next) {
+  if (!next || !next.startsWith(HUB_PREFIX) || /[\\\s]/.test(next)) return null;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin || !url.pathname.startsWith(HUB_PREFIX)) return null;
+  return `${url.pathname}${url.search}${url.hash}`;
+}
 
 const root = document.getElementById("app");
 const state = {
@@ -33,7 +78,9 @@ const state = {
 /** "#/login?next=/tokens" -> {path: "/login", params: URLSearchParams} */
 function parseHash() {
   const raw = location.hash.replace(/^#/, "") || DEFAULT_ROUTE;
-  const [path, query = ""] = raw.split("?");
+  const at = raw.indexOf("?");
+  const path = at < 0 ? raw : raw.slice(0, at);
+  const query = at < 0 ? "" : raw.slice(at + 1);
   return { path: path || DEFAULT_ROUTE, params: new URLSearchParams(query) };
 }
 
@@ -74,7 +121,8 @@ function allowed(route, user) {
 
 function topBar(active) {
   const user = state.user;
-  const links = Object.entries(ROUTES).filter(([, route]) => allowed(route, user))
+  const links = Object.entries(ROUTES)
+    .filter(([, route]) => !route.nav && allowed(route, user))
     .map(([path, route]) => h("a", { href: `#${path}`, class: "nav-link",
       "aria-current": path === active ? "page" : null }, route.title));
   return h("header", { class: "topbar" },
@@ -127,7 +175,8 @@ async function render() {
 
   if (path === "/login") {
     document.title = "Sign in · DLLab";
-    const notice = state.notice;
+    const notice = state.notice
+      || (hubPath(params.get("next")) ? "Sign in to continue to JupyterLab." : null);
     state.notice = null;
     const main = h("main", { class: "center-page", id: "main" });
     root.replaceChildren(main);
@@ -136,14 +185,19 @@ async function render() {
       onLogin(user) {
         state.user = user;
         const next = params.get("next");
-        navigate(next && ROUTES[next] ? next : DEFAULT_ROUTE);
+        const hub = hubPath(next);
+        if (hub) {
+          location.href = hub; // JupyterHub sent us here: back to it, now signed in
+          return;
+        }
+        navigate(next && next !== "/login" && findRoute(next) ? next : DEFAULT_ROUTE);
       },
     }) || null;
     return;
   }
 
-  const route = ROUTES[path];
-  if (!route) {
+  const found = findRoute(path);
+  if (!found) {
     navigate(DEFAULT_ROUTE);
     return;
   }
@@ -166,6 +220,7 @@ async function render() {
     }
     if (seq !== state.renderSeq) return;
   }
+  const { route, args } = found;
   if (!allowed(route, state.user)) {
     navigate(DEFAULT_ROUTE);
     return;
@@ -173,8 +228,8 @@ async function render() {
 
   document.title = `${route.title} · DLLab`;
   const main = h("main", { class: "content", id: "main", tabindex: "-1" });
-  root.replaceChildren(topBar(path), main);
-  state.cleanup = route.page.mount(main, { user: state.user, navigate, params }) || null;
+  root.replaceChildren(topBar(route.nav || path), main);
+  state.cleanup = route.page.mount(main, { user: state.user, navigate, params, args }) || null;
 }
 
 window.addEventListener("hashchange", render);

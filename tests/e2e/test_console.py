@@ -35,7 +35,7 @@ def test_login_shows_the_user(page: Page, login: Login, shot: Shot) -> None:
     page.goto("/")
     shot(page, "login")
     login(page)
-    expect(page).to_have_url(re.compile(r"#/hosts$"))
+    expect(page).to_have_url(re.compile(r"#/environments$"))
     expect(page.get_by_test_id("user-name")).to_have_text("admin")
     expect(page.get_by_test_id("user-role")).to_have_text("admin")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
@@ -276,7 +276,7 @@ def test_a_plain_user_does_not_see_the_add_host_form(
     agent_host("gpu-1", gpus=2)
     make_user("alice")
     password = "alice-password"
-    page.goto("/")
+    page.goto("/#/hosts")
     login(page, "alice", password)
     expect(page.get_by_test_id("user-role")).to_have_text("user")
     expect(page.get_by_test_id("host-card")).to_have_count(1)
@@ -461,8 +461,8 @@ def test_a_plain_user_has_no_cluster_page(
     expect(nav.get_by_role("link", name="Cluster")).to_have_count(0)
     # Asked for by address, it sends her home.
     page.goto("/#/cluster")
-    expect(page).to_have_url(re.compile(r"#/hosts$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Hosts")
+    expect(page).to_have_url(re.compile(r"#/environments$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Environments")
     # Her own queued unit says why it waits.
     page.goto("/#/units")
     row = page.get_by_test_id("unit-row").filter(has_text="sweep")
