@@ -1,4 +1,5 @@
-"""Pytest plugin: ``lab``, the whole platform as ``make run`` brings it up.
+"""Pytest plugin: ``lab``, the whole platform as ``make run`` brings it up, and what tests
+of environments do with it (``run_code`` in a kernel through the hub, ``ssh`` in).
 
 ``dllab up`` runs in a process group of its own, on free ports, with DLLAB_HOME in a
 temporary folder: control plane, edge proxy (Traefik), JupyterHub and a local agent on the
@@ -12,20 +13,23 @@ with Ctrl-C (SIGINT to its group), and containers its agent left are removed.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 RUNTIME_IMAGE = os.environ.get("DLLAB_TEST_RUNTIME_IMAGE", "dllab/runtime:tf-cpu")
 ADMIN_PASSWORD = "lab-admin-password"
@@ -80,17 +84,18 @@ class Lab:
                           timeout)
 
 
-@pytest.fixture(scope="module")
-def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+@contextmanager
+def running_lab(docker_client: Any, folder: Path, **settings: str) -> Iterator[Lab]:
+    """``dllab up`` in ``folder`` with DLLAB_<NAME> ``settings`` besides the ports."""
     try:
         docker_client.images.get(RUNTIME_IMAGE)
     except Exception as exc:  # built by `make images`, which CI runs
         pytest.fail(f"{RUNTIME_IMAGE} is missing ({exc}): build it with `make images`")
-    home = tmp_path_factory.mktemp("lab") / "home"
+    home = folder / "home"
     ports = {name: free_port() for name in ("PORT", "EDGE_PORT", "EDGE_API_PORT", "HUB_PORT")}
     env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           **{f"DLLAB_{name}": str(port) for name, port in ports.items()}}
-    output = home.parent / "up.log"
+           **{f"DLLAB_{name}": str(value) for name, value in {**ports, **settings}.items()}}
+    output = folder / "up.log"
     with output.open("wb") as out:
         up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up"], env=env,
                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -125,7 +130,66 @@ def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 container.remove(force=True)
 
 
-def banner_value(output: Path, label: str) -> str:
-    found = re.search(rf"{label}:\s+(\S+)", output.read_text())
-    assert found, output.read_text()
-    return found.group(1)
+@pytest.fixture(scope="module")
+def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(docker_client, tmp_path_factory.mktemp("lab")) as running:
+        yield running
+
+
+def xsrf_headers(client: httpx.Client, server_path: str) -> dict[str, str]:
+    """Jupyter wants its _xsrf cookie echoed in a header on requests that change things."""
+    token = next(c.value for c in client.cookies.jar
+                 if c.name == "_xsrf" and server_path.startswith(c.path))
+    return {"X-XSRFToken": token}
+
+
+def run_code(lab: Lab, client: httpx.Client, server_path: str, code: str) -> str:
+    """Start a kernel through the hub and run ``code`` over its websocket, as JupyterLab
+    does; return what it printed. ``client`` has opened JupyterLab (its cookies)."""
+    kernel = client.post(f"{server_path}api/kernels", json={"name": "python3"},
+                         headers=xsrf_headers(client, server_path))
+    assert kernel.status_code == 201, kernel.text
+    cookies = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar
+                        if server_path.startswith(c.path) or c.path == "/")
+    url = lab.edge.replace("http://", "ws://") + \
+        f"{server_path}api/kernels/{kernel.json()['id']}/channels"
+    msg_id, printed = uuid.uuid4().hex, []
+    with connect(url, additional_headers={"Cookie": cookies}, open_timeout=30) as ws:
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        while True:
+            message = json.loads(ws.recv(timeout=120))
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                printed.append(content["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(content["traceback"]))
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+    return "".join(printed)
+
+
+def ssh_command(key: Path, access: dict[str, Any], command: str) -> list[str]:
+    return ["ssh", "-i", str(key), "-p", str(access["port"]), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+            f"{access['user']}@{access['host']}", command]
+
+
+def ssh(key: Path, access: dict[str, Any], command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(ssh_command(key, access, command), capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.fixture(scope="module")
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key

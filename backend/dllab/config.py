@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     hub_start_timeout: int = Field(
         default=86_400, ge=10,
         description="Seconds JupyterHub waits for an environment to start, queue included.")
+    environment_idle_minutes: float = Field(
+        default=120, ge=0,
+        description="An environment without activity this long (no kernel at work, no "
+                    "terminal or notebook use, no SSH session) is stopped, its workspace "
+                    "kept; 0: never.")
+    environment_idle_check_seconds: float = Field(
+        default=60, gt=0, description="How often idle environments are looked for.")
     environment_volume_roots: list[Path] = Field(
         default_factory=list,
         description="Host folders under which environments may mount volumes (e.g. NFS "
@@ -139,6 +146,13 @@ class Settings(BaseSettings):
     @property
     def url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def activity_seconds(self) -> int:
+        """How often environments report their use: often enough for the idle limit."""
+        if not self.environment_idle_minutes:
+            return 300
+        return max(1, min(60, int(self.environment_idle_minutes * 60 / 4)))
 
     @property
     def internal_url(self) -> str:

@@ -31,9 +31,11 @@ from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
 from dllab.dispatch import Dispatcher
 from dllab.services.auth import ensure_admin
+from dllab.services.environments import stop_idle
 from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
-from dllab.services.scheduling import SchedulerLoop
+from dllab.services.periodic import Periodic
+from dllab.services.scheduling import tick
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
@@ -52,6 +54,11 @@ def build_context(settings: Settings) -> AppContext:
                       logs=LogStore(settings.logs_dir / "units"), hub=Hub(settings))
 
 
+def _cull(context: AppContext) -> None:
+    with context.sessions() as session:
+        stop_idle(session, context.settings, context.dispatcher, context.hub)
+
+
 def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
     context = context or build_context(settings)
     with context.sessions() as session:
@@ -62,10 +69,17 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loop = SchedulerLoop(context.sessions, settings, context.dispatcher)
-        loop.start()
+        loops = [
+            Periodic("scheduler", settings.scheduler_seconds, lambda: tick(
+                context.sessions, settings, context.dispatcher)),
+            Periodic("idle-culler", settings.environment_idle_check_seconds
+                     if settings.environment_idle_minutes else 0, lambda: _cull(context)),
+        ]
+        for loop in loops:
+            loop.start()
         yield
-        loop.stop()
+        for loop in loops:
+            loop.stop()
         context.dispatcher.close()
         context.engine.dispose()
 

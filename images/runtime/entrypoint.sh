@@ -3,6 +3,8 @@
 #
 #   DLLAB_SSH_KEYS   OpenSSH public keys, one per line: when set, sshd runs as `dev` on
 #                    DLLAB_SSH_PORT (default 2222), keys only, and lets these keys in
+#   JUPYTERHUB_*     set by JupyterHub: dllab-activity reports SSH sessions and busy
+#                    kernels every DLLAB_ACTIVITY_SECONDS (default 60)
 #
 # sshd runs as dev, not root: it can let in no one else. Its host key lives in the
 # workspace, so a restarted environment keeps it and clients see no "host key changed".
@@ -24,6 +26,12 @@ if [[ -n ${DLLAB_SSH_KEYS:-} ]]; then
     /usr/sbin/sshd -e -p "${DLLAB_SSH_PORT:-2222}" -h "$state/ssh_host_ed25519_key" \
         -o PidFile="$state/sshd.pid" -o AuthorizedKeysFile=.ssh/authorized_keys \
         -o PermitUserEnvironment=yes
+fi
+
+# Under JupyterHub: report the use JupyterLab cannot see (SSH sessions, busy kernels), so
+# that idle culling spares it.
+if [[ -n ${JUPYTERHUB_ACTIVITY_URL:-} && -n ${JUPYTERHUB_API_TOKEN:-} ]]; then
+    dllab-activity &
 fi
 
 exec "$@"

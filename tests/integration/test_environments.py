@@ -12,79 +12,17 @@ with a clear 4xx and leaves nothing behind.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import uuid
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
-from websockets.sync.client import connect
 
 from dllab.cli import main
-from lab_fixture import Lab, eventually
+from lab_fixture import Lab, eventually, run_code, ssh
 
 pytestmark = pytest.mark.docker
 
 IMAGE = "dllab/runtime:tf-cpu"
-
-
-def xsrf_headers(client: httpx.Client, server_path: str) -> dict[str, str]:
-    """Jupyter wants its _xsrf cookie echoed in a header on requests that change things."""
-    token = next(c.value for c in client.cookies.jar
-                 if c.name == "_xsrf" and server_path.startswith(c.path))
-    return {"X-XSRFToken": token}
-
-
-def run_code(lab: Lab, client: httpx.Client, server_path: str, code: str) -> str:
-    """Start a kernel through the hub and run ``code`` over its websocket, as JupyterLab
-    does; return what it printed."""
-    kernel = client.post(f"{server_path}api/kernels", json={"name": "python3"},
-                         headers=xsrf_headers(client, server_path))
-    assert kernel.status_code == 201, kernel.text
-    cookies = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar
-                        if server_path.startswith(c.path) or c.path == "/")
-    url = lab.edge.replace("http://", "ws://") + \
-        f"{server_path}api/kernels/{kernel.json()['id']}/channels"
-    msg_id, printed = uuid.uuid4().hex, []
-    with connect(url, additional_headers={"Cookie": cookies}, open_timeout=30) as ws:
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))
-        while True:
-            message = json.loads(ws.recv(timeout=120))
-            if message["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                printed.append(content["text"])
-            elif kind == "error":
-                raise AssertionError("\n".join(content["traceback"]))
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-    return "".join(printed)
-
-
-def ssh(key: Path, access: dict[str, Any], command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ssh", "-i", str(key), "-p", str(access["port"]), "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
-         f"{access['user']}@{access['host']}", command],
-        capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return key
 
 
 def test_an_environment_from_create_to_delete(lab: Lab, ssh_key: Path):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -184,7 +184,10 @@ def spawn(session: Session, settings: Settings, dispatcher: Dispatcher, env: Env
         ports=[JUPYTER_PORT, SSH_PORT],
         env={**hub_env, "DLLAB_SSH_KEYS": "\n".join(env.ssh_keys),
              "DLLAB_SSH_PORT": str(SSH_PORT), "DLLAB_TENSORBOARD_LOGDIR": f"{WORKSPACE_PATH}/logs",
-             "DLLAB_ENVIRONMENT": env.name},
+             "DLLAB_ENVIRONMENT": env.name,
+             # Often enough that idle culling sees use well within its limit.
+             "JUPYTERHUB_ACTIVITY_INTERVAL": str(settings.activity_seconds),
+             "DLLAB_ACTIVITY_SECONDS": str(settings.activity_seconds)},
         mounts=[Mount(source=v["source"], target=v["mount_path"], read_only=v["read_only"])
                 for v in env.volumes],
         workspace=Workspace(id=env.id, target=WORKSPACE_PATH))
@@ -329,6 +332,30 @@ def _stop_unit(session: Session, settings: Settings, dispatcher: Dispatcher,
 def _last_host(session: Session, env: Environment) -> Host | None:
     unit = current_unit(session, env)
     return session.get(Host, unit.host_id) if unit is not None and unit.host_id else None
+
+
+def stop_idle(session: Session, settings: Settings, dispatcher: Dispatcher, hub: Hub) -> list[str]:
+    """Stop the running environments nobody has used for ``environment_idle_minutes``
+    (their workspaces kept, the reason shown); return their ids."""
+    limit = timedelta(minutes=settings.environment_idle_minutes)
+    running = session.execute(
+        select(Environment, User.username).join(User, User.id == Environment.owner_id)
+        .where(Environment.desired == Desired.running, Environment.ready_at.is_not(None))).all()
+    if not limit or not running:
+        return []
+    activity = hub.last_activity()
+    now, stopped = utcnow(), []
+    for env, username in running:
+        last = max(filter(None, (env.ready_at, activity.get((username, env.name)))))
+        if now - last > limit:
+            owner = session.get(User, env.owner_id)
+            assert owner is not None
+            stop(session, settings, dispatcher, hub, owner, env.id, reason=(
+                f"stopped after {settings.environment_idle_minutes:g} min without use (no "
+                "kernel at work, no terminal or notebook use, no SSH session); its "
+                "workspace is kept: start it again"))
+            stopped.append(env.id)
+    return stopped
 
 
 def _check_image(session: Session, reference: str) -> None:

@@ -7,6 +7,7 @@ and reports it ready; it never starts containers itself.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -15,6 +16,8 @@ import httpx
 from dllab.config import Settings
 from dllab.errors import Unavailable
 from dllab.security import shared_secret
+
+PAGE = 200  # JupyterHub's largest page of users
 
 
 class Hub:
@@ -45,6 +48,25 @@ class Hub:
                             json={"remove": remove})
         if answer.status_code not in (202, 204, 404):
             raise self._refused(answer)
+
+    def last_activity(self) -> dict[tuple[str, str], datetime | None]:
+        """When each running server was last used, as its JupyterLab and its activity
+        helper reported: {(user, server): time}."""
+        found: dict[tuple[str, str], datetime | None] = {}
+        offset = 0
+        while True:
+            answer = self._call("GET", f"/users?state=active&offset={offset}&limit={PAGE}")
+            if answer.status_code != 200:
+                raise self._refused(answer)
+            page = answer.json()
+            for user in page:
+                for server, info in (user.get("servers") or {}).items():
+                    stamp = info.get("last_activity")
+                    found[user["name"], server] = (
+                        datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None)
+            if len(page) < PAGE:  # the last page
+                return found
+            offset += PAGE
 
     def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
         try:

@@ -3,7 +3,7 @@ one pure pass (``dllab.scheduler.queue.schedule``), write its decisions, then se
 placed units to their agents.
 
 A pass runs after every submission, after units end, when a host registers, and every
-``scheduler_seconds`` besides (``SchedulerLoop``, which also declares dead hosts).
+``scheduler_seconds`` besides (``tick``, which also declares dead hosts).
 
 Passes never overlap, so two can never book one GPU twice: on PostgreSQL a transaction-
 scoped advisory lock serialises them across every control-plane process; on SQLite (one
@@ -172,29 +172,8 @@ def _unplace(session: Session, units: list[Unit]) -> None:
     session.commit()
 
 
-class SchedulerLoop:
-    """A thread that, every ``scheduler_seconds``, declares dead hosts and runs a pass."""
-
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings,
-                 dispatcher: Dispatcher) -> None:
-        self._sessions, self._settings, self._dispatcher = sessions, settings, dispatcher
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dllab-scheduler", daemon=True)
-
-    def start(self) -> None:
-        if self._settings.scheduler_seconds > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._settings.scheduler_seconds):
-            try:
-                with self._sessions() as session:
-                    declare_dead_hosts(session, self._settings, self._dispatcher)
-                    run_pass(session, self._settings, self._dispatcher)
-            except Exception:  # one bad pass must not end scheduling; the next may succeed
-                log.exception("scheduler pass failed")
+def tick(sessions: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher) -> None:
+    """The scheduler's own round, every ``scheduler_seconds``: dead hosts, then a pass."""
+    with sessions() as session:
+        declare_dead_hosts(session, settings, dispatcher)
+        run_pass(session, settings, dispatcher)
