@@ -22,6 +22,7 @@ from dllab.api import (
     hosts,
     hub,
     images,
+    secrets,
     tokens,
     units,
     users,
@@ -92,8 +93,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (health, auth, users, tokens, hosts, images, environments, units, cluster,
-                   agent, hub):
+    for module in (health, auth, users, tokens, secrets, hosts, images, environments, units,
+                   cluster, agent, hub):
         api.include_router(module.router)
     app.include_router(api)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")

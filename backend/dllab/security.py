@@ -1,4 +1,4 @@
-"""Passwords, bearer secrets and users' SSH public keys.
+"""Passwords, bearer secrets, users' SSH public keys and the key that encrypts secrets.
 
 Passwords are hashed with scrypt (salted, memory-hard). Tokens are 32 random bytes, so a
 plain SHA-256 is enough to store them: nothing can be guessed from the hash.
@@ -114,3 +114,25 @@ def shared_secret(path: Path) -> str:
         finally:
             partial.unlink()
     return path.read_text().strip()
+
+
+def fernet_key(path: Path) -> bytes:
+    """The Fernet key kept in ``path`` (32 random bytes, urlsafe base64), made on first use
+    like ``shared_secret``: written to a private (0600) temporary file, then linked into
+    place, so that no one ever reads half a key and the first process to link wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                # What cryptography's Fernet.generate_key() makes, without importing it here.
+                out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)) + b"\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(partial, path)  # fails if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return path.read_bytes().strip()

@@ -3,6 +3,7 @@
 #
 #   DLLAB_SSH_KEYS   OpenSSH public keys, one per line: when set, sshd runs as `dev` on
 #                    DLLAB_SSH_PORT (default 2222), keys only, and lets these keys in
+#   DLLAB_S3_VOLUMES S3 prefixes to copy in first (dllab-s3-copy)
 #   JUPYTERHUB_*     set by JupyterHub: dllab-activity reports SSH sessions and busy
 #                    kernels every DLLAB_ACTIVITY_SECONDS (default 60)
 #
@@ -26,6 +27,12 @@ if [[ -n ${DLLAB_SSH_KEYS:-} ]]; then
     /usr/sbin/sshd -e -p "${DLLAB_SSH_PORT:-2222}" -h "$state/ssh_host_ed25519_key" \
         -o PidFile="$state/sshd.pid" -o AuthorizedKeysFile=.ssh/authorized_keys \
         -o PermitUserEnvironment=yes
+fi
+
+# S3 volumes are copied in first, with progress on the log; a failed copy ends the start.
+if [[ -n ${DLLAB_S3_VOLUMES:-} ]]; then
+    dllab-s3-copy
+    unset DLLAB_S3_VOLUMES  # it holds credentials: the notebook has no need of them
 fi
 
 # Under JupyterHub: report the use JupyterLab cannot see (SSH sessions, busy kernels), so

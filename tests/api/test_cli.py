@@ -34,7 +34,8 @@ def test_every_command_has_help(dllab):
                 ["up"], ["queue"], ["cluster"], ["user"], ["user", "quota"], ["images"],
                 ["images", "add"], ["images", "remove"], ["ssh-keys"], ["edge"], ["hub"],
                 ["env"], ["env", "list"], ["env", "create"], ["env", "show"], ["env", "stop"],
-                ["env", "start"], ["env", "delete"]]
+                ["env", "start"], ["env", "delete"], ["secrets"], ["secrets", "set"],
+                ["secrets", "remove"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 

@@ -44,7 +44,7 @@ c.JupyterHub.spawner_class = DLLabSpawner
 c.Spawner.hub_connect_url = (settings.hub_connect_url
                              or f"http://host.docker.internal:{settings.hub_port}")
 c.Spawner.start_timeout = settings.hub_start_timeout  # the GPU queue included
-c.Spawner.http_timeout = 120
+c.Spawner.http_timeout = 1800  # S3 volumes are copied in before JupyterLab answers
 c.Spawner.default_url = "/lab"
 
 c.JupyterHub.proxy_class = "traefik_file"

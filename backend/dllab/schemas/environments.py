@@ -5,13 +5,14 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from dllab.schemas.common import Input, Name
 from dllab.schemas.units import UnitGpu
 from dllab.schemas.users import SshKeyLine
 
-WORKSPACE_PATH = "/home/dev/work"  # the runtime image's user dev keeps its files here
+HOME_PATH = "/home/dev"  # the runtime image's user dev
+WORKSPACE_PATH = f"{HOME_PATH}/work"  # where dev keeps the files that outlive stops
 
 
 def _absolute(path: str) -> str:
@@ -25,12 +26,36 @@ AbsolutePath = Annotated[str, StringConstraints(min_length=2, max_length=4096),
                          AfterValidator(_absolute)]
 
 
+class S3Source(Input):
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    prefix: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        default="", description="objects under it are copied, their keys made relative to it")
+    endpoint: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")] \
+        | None = Field(default=None, description="S3-compatible server; default AWS")
+    region: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9-]+$")] | None \
+        = None
+    secret: Name = Field(description=(
+        "one of your secrets (POST /api/v1/secrets) holding ACCESS_KEY and SECRET_KEY"))
+
+
 class VolumeSpec(Input):
-    source: AbsolutePath = Field(description=(
+    source: AbsolutePath | None = Field(default=None, description=(
         "a host path under a root the admin allows (DLLAB_ENVIRONMENT_VOLUME_ROOTS); NFS "
         "mounts are host paths"))
+    s3: S3Source | None = Field(default=None, description=(
+        f"or an S3 prefix, copied in at each start (a copy: changes stay in the "
+        f"environment); its mount_path must be under {HOME_PATH}/"))
     mount_path: AbsolutePath = Field(description="where it appears inside the environment")
     read_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VolumeSpec:
+        if (self.source is None) == (self.s3 is None):
+            raise ValueError("give either source (a host path) or s3")
+        if self.s3 is not None and not self.mount_path.startswith(HOME_PATH + "/"):
+            raise ValueError(f"an S3 volume is copied in as the user dev: its mount_path "
+                             f"must be under {HOME_PATH}/")
+        return self
 
 
 class EnvironmentCreate(Input):

@@ -13,10 +13,12 @@ start is a new workload, while the workspace (a folder on the host) outlives the
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +43,7 @@ from dllab.schemas.environments import (
 from dllab.schemas.units import UnitGpu
 from dllab.services import scheduling, workloads
 from dllab.services.hub import Hub
+from dllab.services.secrets import secret_data
 from dllab.services.units import stop_unit
 from dllab.services.workloads import UnitTemplate
 
@@ -78,7 +81,7 @@ def create(session: Session, settings: Settings, hub: Hub, owner: User,
     _check_docker_host(session)
     _check_gpus(session, body.gpus)
     for volume in body.volumes:
-        _check_volume(settings, volume)
+        _check_volume(session, settings, owner, volume)
     if session.scalar(select(Environment.id).where(Environment.owner_id == owner.id,
                                                    Environment.name == body.name)):
         raise Conflict(f"you have an environment named {body.name} already",
@@ -189,8 +192,11 @@ def spawn(session: Session, settings: Settings, dispatcher: Dispatcher, env: Env
              "JUPYTERHUB_ACTIVITY_INTERVAL": str(settings.activity_seconds),
              "DLLAB_ACTIVITY_SECONDS": str(settings.activity_seconds)},
         mounts=[Mount(source=v["source"], target=v["mount_path"], read_only=v["read_only"])
-                for v in env.volumes],
+                for v in env.volumes if v.get("source")],
         workspace=Workspace(id=env.id, target=WORKSPACE_PATH))
+    s3 = _s3_volumes(session, settings, owner, env.volumes)
+    if s3:
+        spec.env["DLLAB_S3_VOLUMES"] = s3
     workload, _ = workloads.submit(session, owner, KIND, env.name,
                                    [UnitTemplate(env.name, env.gpus, spec)])
     env.workload_id, env.ready_at = workload.id, None
@@ -387,13 +393,44 @@ def _check_gpus(session: Session, gpus: int) -> None:
                          f"{max(len(g) for g in inventories)}", reason="too_many_gpus")
 
 
-def _check_volume(settings: Settings, volume: VolumeSpec) -> None:
+def _check_volume(session: Session, settings: Settings, owner: User,
+                  volume: VolumeSpec) -> None:
+    if volume.mount_path == WORKSPACE_PATH:
+        raise BadRequest(f"{WORKSPACE_PATH} is the workspace; mount the volume elsewhere",
+                         reason="volume_on_workspace")
+    if volume.s3 is not None:
+        _s3_credentials(session, settings, owner, volume.s3.secret)
+        return
+    assert volume.source is not None
     real = os.path.realpath(volume.source)
     roots = [os.path.realpath(r) for r in settings.environment_volume_roots]
     if not any(real == r or real.startswith(r.rstrip("/") + "/") for r in roots):
         allowed = ", ".join(roots) if roots else "none are allowed (DLLAB_ENVIRONMENT_VOLUME_ROOTS)"
         raise BadRequest(f"volume {volume.source} is outside the allowed roots: {allowed}",
                          reason="volume_outside_roots")
-    if volume.mount_path == WORKSPACE_PATH:
-        raise BadRequest(f"{WORKSPACE_PATH} is the workspace; mount the volume elsewhere",
-                         reason="volume_on_workspace")
+
+
+def _s3_credentials(session: Session, settings: Settings, owner: User,
+                    secret: str) -> tuple[str, str]:
+    data = secret_data(session, settings, owner, secret)
+    for access, key in (("ACCESS_KEY", "SECRET_KEY"),
+                        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
+        if access in data and key in data:
+            return data[access], data[key]
+    raise BadRequest(f"secret {secret} holds no ACCESS_KEY and SECRET_KEY (nor "
+                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", reason="bad_s3_secret")
+
+
+def _s3_volumes(session: Session, settings: Settings, owner: User,
+                volumes: list[dict[str, Any]]) -> str | None:
+    """What dllab-s3-copy in the image copies in: the S3 volumes, with their credentials
+    read now (a secret changed since creation applies at the next start)."""
+    copies = []
+    for volume in (VolumeSpec.model_validate(v) for v in volumes):
+        if volume.s3 is None:
+            continue
+        access_key, secret_key = _s3_credentials(session, settings, owner, volume.s3.secret)
+        copies.append({**volume.s3.model_dump(exclude={"secret"}),
+                       "mount_path": volume.mount_path, "read_only": volume.read_only,
+                       "access_key": access_key, "secret_key": secret_key})
+    return json.dumps(copies) if copies else None
