@@ -121,6 +121,8 @@ class UnitSpec(BaseModel):
     unit_id: UnitId
     name: str
     image: str | None = None  # docker runtime; the process runtime ignores it
+    # The runtime it must run on (environments need their image: docker); None: either.
+    runtime: RuntimeKind | None = None
     command: list[str]
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None

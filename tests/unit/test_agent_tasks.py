@@ -227,3 +227,13 @@ def test_remove_workspace_removes_its_folder_and_nothing_outside(client, tmp_pat
     with pytest.raises(ValueError):
         remove_workspace(root, "../../etc")
     assert root.exists()
+
+
+def test_a_unit_that_needs_another_runtime_is_refused(client):
+    runtime = FakeRuntime()  # a process host
+    report = start_unit(AgentContext(runtime, client), spec(runtime="docker"))
+    assert report.state is ObservedState.exited
+    assert report.error == "unit needs the docker runtime; this host runs process"
+    assert runtime.started == []
+    assert start_unit(AgentContext(runtime, client),
+                      spec("u-2", runtime="process")).state is ObservedState.running

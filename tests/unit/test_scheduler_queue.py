@@ -9,16 +9,17 @@ from dllab.scheduler.queue import Decisions, Request, Reservation, queue_order, 
 
 
 def host(name: str, gpus: int = 4, used: tuple[int, ...] = (), online: bool = True,
-         cpus: float | None = None, memory_mib: int | None = None) -> HostView:
+         cpus: float | None = None, memory_mib: int | None = None,
+         runtime: str | None = None) -> HostView:
     return HostView(name, online, tuple(range(gpus)), frozenset(used), cpus=cpus,
-                    memory_mib=memory_mib)
+                    memory_mib=memory_mib, runtime=runtime)
 
 
 def req(id: str, gpus: int = 1, units: int = 1, owner: str = "ann", priority: int = 0,
         at: float = 0.0, policy: Policy = Policy.pack, cpus: float = 0.0,
-        memory_mib: int = 0) -> Request:
-    return Request(id, owner, priority, at, (UnitRequest(gpus, cpus, memory_mib),) * units,
-                   policy)
+        memory_mib: int = 0, runtime: str | None = None) -> Request:
+    return Request(id, owner, priority, at,
+                   (UnitRequest(gpus, cpus, memory_mib, runtime),) * units, policy)
 
 
 def run(hosts: list[HostView], queue: list[Request], quotas: dict[str, int | None] | None = None,
@@ -60,6 +61,12 @@ def waiting(decisions: Decisions) -> dict[str, tuple[int, str]]:
      "needs 4 GPUs on one host; largest free block is 2 (2 of 3 units fit)"),
     ([host("a", 2), host("b", 2)], [req("r", 2, units=3)], {}, {},
      "needs 2 GPUs on one host; only 2 of 3 units fit the online hosts, even empty"),
+    ([host("a", 8, runtime="process")], [req("r", 1, runtime="docker")], {}, {},
+     "needs a host with the docker runtime; no online host has it"),
+    # A host of another runtime is no room for it: its free GPUs are not counted.
+    ([host("a", 8, runtime="process"), host("b", 2, used=(0,), runtime="docker")],
+     [req("r", 2, runtime="docker")], {}, {},
+     "needs 2 GPUs on one host; largest free block is 1"),
 ])
 def test_reasons(hosts, queue, quotas, usage, reason):
     decisions = run(hosts, queue, quotas, usage)
@@ -126,6 +133,16 @@ def test_pack_fills_one_host_and_spread_uses_many():
     spread = placed(run(hosts, [req("svc", 1, units=3, policy=Policy.spread)]))["svc"]
     assert {p.host for p in packed} == {"a"}
     assert sorted(p.host for p in spread) == ["a", "b", "c"]
+
+
+def test_a_unit_that_needs_a_runtime_goes_only_where_it_is():
+    hosts = [host("a", 8, runtime="process"), host("b", 4, used=(0, 1), runtime="docker")]
+    decisions = run(hosts, [req("env", 2, runtime="docker"), req("any", 2, units=2),
+                            req("gang", 1, units=2, runtime="docker")])
+    assert placed(decisions)["env"] == (Placement("b", (2, 3)),)
+    assert {p.host for p in placed(decisions)["any"]} == {"a"}
+    assert waiting(decisions)["gang"][1] == (
+        "needs 1 GPU on one host; largest free block is 0 (0 of 2 units fit)")
 
 
 def test_zero_gpu_requests_are_placed_where_every_gpu_is_taken():

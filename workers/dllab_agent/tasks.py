@@ -41,6 +41,8 @@ def start_unit(ctx: AgentContext, spec_data: dict[str, Any]) -> UnitReport | Non
     with ctx.unit_lock(spec.unit_id):
         current = ctx.runtime.inspect(spec.unit_id)
         refused = refused_mount(spec, ctx.volume_roots)
+        if spec.runtime is not None and spec.runtime != ctx.runtime.kind:
+            refused = f"unit needs the {spec.runtime} runtime; this host runs {ctx.runtime.kind}"
         if current.state is not ObservedState.missing:
             log.info("unit %s exists (%s): not starting it again", spec.unit_id, describe(current))
             report = current

@@ -17,7 +17,8 @@ Policies, both greedy, largest unit first (fewer dead ends), ties to the first h
 - ``spread`` (service replicas): each unit prefers the host with the fewest of its
   siblings, then as ``pack``.
 
-A unit's GPUs are always on one host. CPUs and memory count only on hosts that report them
+A unit's GPUs are always on one host, and a unit that needs a runtime (an image to run:
+docker) goes only to hosts that have it. CPUs and memory count only on hosts that report them
 (``None``: not accounted). ``whole=True`` asks the same questions of all that a host has,
 free or not: could this ever fit, and where would it fit soonest (fewest busy GPUs to wait
 for, as no unit has a known end).
@@ -43,6 +44,7 @@ class UnitRequest:
     gpus: int = 0
     cpus: float = 0.0
     memory_mib: int = 0
+    runtime: str | None = None  # the runtime its host must have (an image: docker); None: any
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class HostView:
     cpus_used: float = 0.0
     memory_mib: int | None = None
     memory_used_mib: int = 0
+    runtime: str | None = None
 
     @property
     def free(self) -> list[int]:
@@ -74,10 +77,11 @@ class Need:
     gpus: int = 0
     cpus: float = 0.0
     memory_mib: float = 0
+    runtime: str | None = None  # one that some of them need (a request's units agree)
 
     def __add__(self, other: UnitRequest | Need) -> Need:
         return Need(self.gpus + other.gpus, self.cpus + other.cpus,
-                    self.memory_mib + other.memory_mib)
+                    self.memory_mib + other.memory_mib, self.runtime or other.runtime)
 
 
 NOTHING = Need()
@@ -94,6 +98,7 @@ class Room:
     size: int  # all of the host's GPUs, free or not
     cpus_total: float
     memory_total: float
+    runtime: str | None
 
 
 class Rooms:
@@ -107,7 +112,8 @@ class Rooms:
                          INF if h.memory_mib is None else h.memory_mib - h.memory_used_mib,
                          len(h.gpus),
                          INF if h.cpus is None else h.cpus,
-                         INF if h.memory_mib is None else h.memory_mib)
+                         INF if h.memory_mib is None else h.memory_mib,
+                         h.runtime)
                     for h in sorted(hosts, key=_name) if h.online]
         self.by_name = {r.name: r for r in self.all}
         self._by_free: list[list[Room]] = [
@@ -148,12 +154,13 @@ def fits(room: Room, unit: UnitRequest | Need, minus: Need = NOTHING,
     """Hard constraint: ``unit`` fits in what ``room`` has free (``whole``: in all the host
     has), less ``minus`` (siblings placed before it, what is held for another request).
     Only what the unit asks for counts: a unit without GPUs fits where others hold all
-    the GPUs."""
+    the GPUs. A unit that needs a runtime fits only on a host that has it."""
     if whole:
         gpus, cpus, memory = room.size, room.cpus_total, room.memory_total
     else:
         gpus, cpus, memory = len(room.free), room.cpus, room.memory_mib
-    return ((not unit.gpus or gpus - minus.gpus >= unit.gpus)
+    return ((unit.runtime is None or unit.runtime == room.runtime)
+            and (not unit.gpus or gpus - minus.gpus >= unit.gpus)
             and (not unit.cpus or cpus - minus.cpus >= unit.cpus)
             and (not unit.memory_mib or memory - minus.memory_mib >= unit.memory_mib))
 
@@ -239,10 +246,14 @@ def why(rooms: Rooms, attempt: Attempt, units: int,
         return "no online host"
     unit = attempt.failed
     assert unit is not None
+    if unit.runtime is not None and all(r.runtime != unit.runtime for r in rooms.all):
+        return f"needs a host with the {unit.runtime} runtime; no online host has it"
     holds = {} if whole or holds is None else holds
     special = attempt.taken.keys() | holds.keys()
 
     def left(room: Room) -> tuple[float, float, float]:
+        if unit.runtime is not None and room.runtime != unit.runtime:
+            return 0, 0, 0  # a host it may not go to has nothing for it
         minus = attempt.taken.get(room.name, NOTHING) + holds.get(room.name, NOTHING)
         if whole:
             gpus, cpus, memory = room.size, room.cpus_total, room.memory_total
@@ -258,7 +269,8 @@ def why(rooms: Rooms, attempt: Attempt, units: int,
     else:
         # Of the other hosts only two kinds can be named: the one with the most free GPUs
         # and those with enough of them. The index finds both without looking at the rest.
-        roomiest = next((r for r in rooms.roomiest() if r.name not in special), None)
+        roomiest = next((r for r in rooms.roomiest() if r.name not in special
+                         and unit.runtime in (None, r.runtime)), None)
         seen += [left(r) for r in rooms.tightest(unit.gpus) if r.name not in special]
         if roomiest is not None:
             seen.append(left(roomiest))

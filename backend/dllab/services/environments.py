@@ -182,7 +182,8 @@ def spawn(session: Session, settings: Settings, dispatcher: Dispatcher, env: Env
     owner = session.get(User, env.owner_id)
     assert owner is not None
     spec = UnitSpec(
-        unit_id="-", name="-", image=env.image, command=["jupyterhub-singleuser"],
+        unit_id="-", name="-", image=env.image, runtime=RuntimeKind.docker,
+        command=["jupyterhub-singleuser"],
         working_dir=WORKSPACE_PATH, cpus=env.cpus, memory_mib=env.memory_mib,
         ports=[JUPYTER_PORT, SSH_PORT],
         env={**hub_env, "DLLAB_SSH_KEYS": "\n".join(env.ssh_keys),
@@ -372,8 +373,9 @@ def _check_image(session: Session, reference: str) -> None:
 
 
 def _check_docker_host(session: Session) -> None:
-    """Environments run the runtime image: a lab of process hosts only could never start
-    one, so it is refused now (before any host registers, it waits instead)."""
+    """Environments run the runtime image, on docker hosts only (the scheduler sees to it):
+    a lab of process hosts only could never start one, so it is refused now (before any
+    host registers, it waits instead)."""
     runtimes = set(session.scalars(select(Host.runtime).where(Host.registered_at.is_not(None))))
     if runtimes and RuntimeKind.docker not in runtimes:
         raise BadRequest("environments need a host with the docker runtime; this lab's hosts "

@@ -87,7 +87,8 @@ def _decide(session: Session, settings: Settings) -> list[tuple[str, Unit]]:
 
     offline_after = settings.host_offline_seconds
     views = [HostView(name=h.name, online=h.status(now, offline_after) == HostStatus.online,
-                      gpus=tuple(g["index"] for g in h.gpus), used=frozenset(used[h.id]))
+                      gpus=tuple(g["index"] for g in h.gpus), used=frozenset(used[h.id]),
+                      runtime=h.runtime)
              for h in hosts.values()]
     requests = []
     for workload_id, units in queued.items():
@@ -97,7 +98,8 @@ def _decide(session: Session, settings: Settings) -> list[tuple[str, Unit]]:
             id=workload.id, owner=str(workload.owner_id), priority=workload.priority,
             submitted_at=workload.submitted_at.timestamp(), policy=Policy(workload.policy),
             units=tuple(UnitRequest(u.gpu_count, u.spec.get("cpus") or 0.0,
-                                    u.spec.get("memory_mib") or 0) for u in units)))
+                                    u.spec.get("memory_mib") or 0, u.spec.get("runtime"))
+                        for u in units)))
     holder = next((w for w in reserved if w.id in queued), None)
     reservation = (Reservation(holder.id, tuple(holder.reserved_on.split(",")))
                    if holder is not None and holder.reserved_on else None)
