@@ -8,7 +8,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from sqlalchemy import select
 
+from dllab.db.models import Desired, Environment, User
 from dllab.security import shared_secret
 
 ENVS = "/api/v1/environments"
@@ -86,3 +88,21 @@ def test_only_the_hub_may_call_the_hub_endpoints(client, make_user, admin, setti
     assert (missing.status_code, missing.json()["reason"]) == (404, "environment_not_found")
     bad = client.get("/api/v1/hub/servers/Alice!/lab", headers=hub)
     assert bad.status_code == 422
+
+
+def test_a_start_the_hub_cannot_take_leaves_it_stopped(client, make_user, settings):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.hub_port = probe.getsockname()[1]
+    alice = make_user("alice")
+    with client.app.state.context.sessions() as session:
+        owner = session.scalar(select(User).where(User.username == "alice"))
+        env = Environment(id="e" * 32, name="lab", owner_id=owner.id,
+                          image="dllab/runtime:tf-cpu", desired=Desired.stopped,
+                          stop_reason="stopped by its owner")
+        session.add(env)
+        session.commit()
+    answer = client.post(f"{ENVS}/{'e' * 32}/start", headers=alice)
+    assert (answer.status_code, answer.json()["reason"]) == (503, "hub_unavailable")
+    after = client.get(f"{ENVS}/{'e' * 32}", headers=alice).json()
+    assert (after["state"], after["reason"]) == ("stopped", "stopped by its owner")

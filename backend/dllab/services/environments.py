@@ -118,12 +118,18 @@ def start(session: Session, hub: Hub, user: User, environment_id: str) -> Enviro
     if state == EnvironmentState.stopping:
         raise Conflict("it is still stopping; start it once it has stopped",
                        reason="environment_stopping")
+    before = env.workload_id, env.stop_reason
     env.desired, env.requested_at = Desired.running, utcnow()
     env.ready_at = env.stop_reason = env.workload_id = None
     owner = session.get(User, env.owner_id)
     assert owner is not None
     session.commit()
-    hub.start_server(owner.username, env.name)
+    try:
+        hub.start_server(owner.username, env.name)
+    except Unavailable:  # not started: as it was, so that it can simply be asked again
+        env.desired, (env.workload_id, env.stop_reason) = Desired.stopped, before
+        session.commit()
+        raise
     return env
 
 
