@@ -1,10 +1,10 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/environments, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/login). Each page
-// module exports `mount(container, context)` and may return a cleanup function (timers,
-// listeners). Routes marked `admin` are left out of the nav for other users, and send them
-// home; routes with a `nav` (the nav entry they belong to) are left out of the nav, and so
-// are the routes with a parameter (#/environments/<id>), whose values the page gets as
-// `context.args`.
+// (#/environments, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/secrets, #/login).
+// Each page module exports `mount(container, context)` and may return a cleanup function
+// (timers, listeners). Routes marked `admin` are left out of the nav for other users, and
+// send them home; routes with a `nav` (the nav entry they belong to) are left out of the
+// nav, and so are the routes with a parameter (#/environments/<id>), whose values the page
+// gets as `context.args`.
 
 import { api, ApiError, onUnauthorized } from "./api.js";
 import { alertBox, badge, h } from "./ui.js";
@@ -14,23 +14,27 @@ import * as clusterPage from "./pages/cluster.js";
 import * as unitsPage from "./pages/units.js";
 import * as tokensPage from "./pages/tokens.js";
 import * as sshKeysPage from "./pages/ssh_keys.js";
+import * as secretsPage from "./pages/secrets.js";
 import * as environmentsPage from "./pages/environments.js";
+import * as environmentFormPage from "./pages/environment_form.js";
+import * as environmentDetailPage from "./pages/environment_detail.js";
 
 const DEFAULT_ROUTE = "/environments";
 // JupyterHub's prefix: it sends users who are not signed in to #/login?next=/jupyter/...
 const HUB_PREFIX = "/jupyter/";
 const ROUTES = {
   "/environments": { page: environmentsPage, title: "Environments" },
-  "/environments/new": { page: environmentsPage.create, title: "New environment",
+  "/environments/new": { page: environmentFormPage, title: "New environment",
     nav: "/environments" },
   "/hosts": { page: hostsPage, title: "Hosts" },
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
   "/tokens": { page: tokensPage, title: "API tokens" },
   "/ssh-keys": { page: sshKeysPage, title: "SSH keys" },
+  "/secrets": { page: secretsPage, title: "Secrets" },
 };
 const PARAM_ROUTES = [
-  { pattern: /^\/environments\/([^/]+)$/, page: environmentsPage.detail, title: "Environment",
+  { pattern: /^\/environments\/([^/]+)$/, page: environmentDetailPage, title: "Environment",
     nav: "/environments" },
 ];
 
