@@ -56,7 +56,11 @@ def console_routes(settings: Settings) -> dict[str, Any]:
     return {"http": {
         "routers": {"dllab-console": {
             "rule": "PathPrefix(`/`)", "entryPoints": [PUBLIC_ENTRYPOINT],
-            "service": "dllab-console"}},
+            "service": "dllab-console", "middlewares": ["dllab-retry"]}},
+        # Traefik tries again when the control plane does not answer at all (a connection
+        # that fails or closes under the request), never on an answer, error or not.
+        "middlewares": {"dllab-retry": {"retry": {"attempts": 3,
+                                                  "initialInterval": "100ms"}}},
         "services": {"dllab-console": {"loadBalancer": {
             "servers": [{"url": settings.internal_url}], "passHostHeader": True}}},
     }}

@@ -31,8 +31,10 @@ def server() -> None:
 
     settings = get_settings()
     logging.getLogger("uvicorn.access").addFilter(_QuietAgentPolls())
+    # Keep-alive longer than the edge proxy's idle timeout (Traefik: 90 s): the proxy must be
+    # the side that closes, or it may send a request down a connection closing under it.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", proxy_headers=True)
+                log_level="info", proxy_headers=True, timeout_keep_alive=120)
 
 
 class _QuietAgentPolls(logging.Filter):
