@@ -4,10 +4,13 @@ server, sshd's configuration) and from the outside: SSH lets in the given keys o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
 import pytest
+
+from dllab.jobs.tf_config import Replica, Role, Strategy, tf_configs
 
 RUNTIME_IMAGE = os.environ.get("DLLAB_TEST_RUNTIME_IMAGE", "dllab/runtime:tf-cpu")
 
@@ -75,3 +78,27 @@ def test_ssh_lets_in_the_given_keys_only(docker_client, tmp_path, wait_until):
         assert ssh("-i", str(other), "-o", "IdentitiesOnly=yes").returncode != 0
     finally:
         container.remove(force=True)
+
+
+def test_tensorflow_reads_the_tf_config_dllab_writes(docker_client):
+    """Each replica's TF_CONFIG, as TensorFlow's own resolver reads it in the runtime image."""
+    replicas = [Replica(Role.chief, 0, "chief-0:2222"), Replica(Role.worker, 0, "w-0:2222"),
+                Replica(Role.worker, 1, "w-1:2222"), Replica(Role.ps, 0, "ps-0:2222"),
+                Replica(Role.evaluator, 0, "ev-0:2222")]
+    configs = tf_configs(Strategy.parameter_server, replicas)
+    script = (
+        "import json, os\n"
+        "import tensorflow as tf\n"
+        "for config in json.loads(os.environ['CONFIGS']):\n"
+        "    os.environ['TF_CONFIG'] = config\n"
+        "    r = tf.distribute.cluster_resolver.TFConfigClusterResolver()\n"
+        "    print(json.dumps([r.task_type, r.task_id, r.cluster_spec().as_dict()]))\n")
+    output = docker_client.containers.run(
+        RUNTIME_IMAGE, ["python", "-c", script], remove=True, network_disabled=True,
+        environment={"CONFIGS": json.dumps(list(configs.values())),
+                     "TF_CPP_MIN_LOG_LEVEL": "3"}).decode()
+    seen = [json.loads(line) for line in output.splitlines() if line.startswith("[")]
+    training = {"chief": ["chief-0:2222"], "worker": ["w-0:2222", "w-1:2222"],
+                "ps": ["ps-0:2222"]}
+    assert seen == [["chief", 0, training], ["worker", 0, training], ["worker", 1, training],
+                    ["ps", 0, training], ["evaluator", 0, {"evaluator": ["ev-0:2222"]}]]
