@@ -40,11 +40,10 @@ from dllab.schemas.environments import (
     SshAccess,
     VolumeSpec,
 )
-from dllab.schemas.units import UnitGpu
 from dllab.services import scheduling, workloads
 from dllab.services.hub import Hub
 from dllab.services.secrets import secret_data
-from dllab.services.units import stop_unit
+from dllab.services.units import stop_unit, unit_gpus
 from dllab.services.workloads import UnitTemplate
 
 KIND = "environment"
@@ -111,7 +110,7 @@ def create(session: Session, settings: Settings, hub: Hub, owner: User,
 def start(session: Session, hub: Hub, user: User, environment_id: str) -> Environment:
     """Start a stopped or failed environment again, on its kept workspace."""
     env = get(session, user, environment_id)
-    state, _ = _state(session, env)
+    state, _ = _state(session, env, current_unit(session, env))
     if state in (EnvironmentState.queued, EnvironmentState.starting,
                  EnvironmentState.running):
         return env
@@ -214,7 +213,7 @@ def spawn(session: Session, settings: Settings, dispatcher: Dispatcher, env: Env
 def server_status(session: Session, env: Environment) -> dict[str, object]:
     """What the spawner waits on: the unit's address once it runs, or why it never will."""
     unit = current_unit(session, env)
-    state, reason = _state(session, env)
+    state, reason = _state(session, env, unit)
     url = None
     if unit is not None and unit.state == UnitState.running and str(JUPYTER_PORT) in unit.ports:
         host = session.get(Host, unit.host_id)
@@ -259,14 +258,10 @@ def to_public(session: Session, settings: Settings, env: Environment) -> Environ
     owner = session.get(User, env.owner_id)
     assert owner is not None
     unit = current_unit(session, env)
-    state, reason = _state(session, env)
+    state, reason = _state(session, env, unit)
     host = session.get(Host, unit.host_id) if unit is not None and unit.host_id else None
     workload = session.get(Workload, env.workload_id) if env.workload_id else None
-    inventory = {g["index"]: g for g in host.gpus} if host else {}
-    devices = [] if unit is None or unit.state != UnitState.running else [
-        UnitGpu(index=i, uuid=inventory.get(i, {}).get("uuid"), visible_index=n,
-                simulated=bool(inventory.get(i, {}).get("simulated")))
-        for n, i in enumerate(unit.gpus)]
+    devices = [] if unit is None or unit.state != UnitState.running else unit_gpus(host, unit)
     urls = ssh = None
     if state == EnvironmentState.running:
         base = f"{settings.public_edge_url}{HUB_BASE_URL}user/{owner.username}/{env.name}/"
@@ -286,8 +281,9 @@ def to_public(session: Session, settings: Settings, env: Environment) -> Environ
         phases=_phases(env, unit), urls=urls, ssh=ssh, created_at=env.created_at)
 
 
-def _state(session: Session, env: Environment) -> tuple[EnvironmentState, str | None]:
-    unit = current_unit(session, env)
+def _state(session: Session, env: Environment,
+           unit: Unit | None) -> tuple[EnvironmentState, str | None]:
+    """What users see, from what was asked of ``env`` and its current ``unit``."""
     live = unit is not None and not UnitState(unit.state).final
     if env.desired == Desired.stopped:
         if live:

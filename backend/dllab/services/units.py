@@ -111,16 +111,21 @@ def _stop_queued(session: Session, settings: Settings, dispatcher: Dispatcher, u
     return unit
 
 
+def unit_gpus(host: Host | None, unit: Unit) -> list[UnitGpu]:
+    """The GPUs ``unit`` holds on ``host``: physical index and UUID, and the index it sees."""
+    inventory = {g["index"]: g for g in host.gpus} if host else {}
+    return [UnitGpu(index=i, uuid=inventory.get(i, {}).get("uuid"), visible_index=n,
+                    simulated=bool(inventory.get(i, {}).get("simulated")))
+            for n, i in enumerate(unit.gpus)]
+
+
 def to_public(session: Session, unit: Unit) -> UnitPublic:
     host = session.get(Host, unit.host_id) if unit.host_id else None
     owner = session.get(User, unit.owner_id)
     workload = session.get(Workload, unit.workload_id)
     assert workload is not None
     queued = unit.state == UnitState.queued
-    inventory = {g["index"]: g for g in host.gpus} if host else {}
-    gpus = [UnitGpu(index=i, uuid=inventory.get(i, {}).get("uuid"), visible_index=n,
-                    simulated=bool(inventory.get(i, {}).get("simulated")))
-            for n, i in enumerate(unit.gpus)]
+    gpus = unit_gpus(host, unit)
     return UnitPublic(
         id=unit.id, name=unit.name, kind=unit.kind, owner=owner.username if owner else "?",
         workload=workload.id, attempt=unit.attempt, priority=workload.priority,
