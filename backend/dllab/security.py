@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,33 +102,27 @@ def parse_ssh_public_key(text: str) -> SshPublicKey:
 
 def shared_secret(path: Path) -> str:
     """The secret kept in ``path``, made on first use. Two processes that start together
-    (control plane and JupyterHub) agree on it: the first link wins, the other reads."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        partial.write_text(secrets.token_urlsafe(32) + "\n")
-        partial.chmod(0o600)
-        try:
-            os.link(partial, path)  # fails if another process made it first
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
-    return path.read_text().strip()
+    (control plane and JupyterHub) agree on it."""
+    return _made_once(path, lambda: secrets.token_urlsafe(32).encode()).decode()
 
 
 def fernet_key(path: Path) -> bytes:
-    """The Fernet key kept in ``path`` (32 random bytes, urlsafe base64), made on first use
-    like ``shared_secret``: written to a private (0600) temporary file, then linked into
-    place, so that no one ever reads half a key and the first process to link wins."""
+    """The Fernet key kept in ``path`` (32 random bytes, urlsafe base64), made on first use:
+    what cryptography's Fernet.generate_key() makes, without importing it here."""
+    return _made_once(path, lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)))
+
+
+def _made_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """What ``path`` holds; when it is missing, ``make()`` written to a private (0600)
+    temporary file and linked into place, so that no one ever reads half of it, nor a copy
+    open to others, and the first process to link wins."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
-                # What cryptography's Fernet.generate_key() makes, without importing it here.
-                out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)) + b"\n")
+                out.write(make() + b"\n")
                 out.flush()
                 os.fsync(out.fileno())
             os.link(partial, path)  # fails if another process made it first
