@@ -9,9 +9,9 @@ from dllab.api.deps import (
     ContextDep,
     CurrentHost,
     DispatcherDep,
+    IdPath,
     SessionDep,
     SettingsDep,
-    UnitIdPath,
 )
 from dllab.errors import BadRequest
 from dllab.services import agents
@@ -35,7 +35,7 @@ def heartbeat(body: protocol.AgentHeartbeat, host: CurrentHost, session: Session
 
 
 @router.post("/units/{unit_id}/report", status_code=204)
-def report(unit_id: UnitIdPath, body: protocol.UnitReport, host: CurrentHost, session: SessionDep,
+def report(unit_id: IdPath, body: protocol.UnitReport, host: CurrentHost, session: SessionDep,
            settings: SettingsDep, dispatcher: DispatcherDep) -> Response:
     """A unit's state right after the agent acted on it."""
     if body.unit_id != unit_id:
@@ -45,7 +45,7 @@ def report(unit_id: UnitIdPath, body: protocol.UnitReport, host: CurrentHost, se
 
 
 @router.post("/units/{unit_id}/logs", response_model=protocol.UnitLogAck)
-def ship_logs(unit_id: UnitIdPath, body: protocol.UnitLogLines, host: CurrentHost,
+def ship_logs(unit_id: IdPath, body: protocol.UnitLogLines, host: CurrentHost,
               session: SessionDep, context: ContextDep) -> protocol.UnitLogAck:
     """Log lines of a unit, numbered from ``offset``; the answer says where to go on."""
     return agents.ship_logs(session, context.logs, host, unit_id, body)

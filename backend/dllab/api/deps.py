@@ -18,6 +18,8 @@ from dllab.config import Settings
 from dllab.db.models import Host, TokenKind, User
 from dllab.dispatch import Dispatcher
 from dllab.errors import Forbidden, NotAuthenticated
+from dllab.schemas.common import NAME_PATTERN
+from dllab.schemas.users import USERNAME_PATTERN
 from dllab.services import auth, hosts
 from dllab.services.hub import Hub
 
@@ -129,6 +131,7 @@ async def check_hub_caller(request: Request, hub: HubDep) -> None:
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # integer columns are 32-bit
-UnitIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
-EnvironmentIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
+IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
+NamePath = Annotated[str, Path(min_length=1, max_length=63, pattern=NAME_PATTERN)]
+UsernamePath = Annotated[str, Path(min_length=1, max_length=64, pattern=USERNAME_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Response
 from dllab.api.deps import (
     CurrentUser,
     DispatcherDep,
-    EnvironmentIdPath,
     HubDep,
+    IdPath,
     Limit,
     Offset,
     SessionDep,
@@ -39,7 +39,7 @@ def create_environment(body: EnvironmentCreate, user: CurrentUser, session: Sess
 
 
 @router.get("/{environment_id}", response_model=EnvironmentPublic)
-def get_environment(environment_id: EnvironmentIdPath, user: CurrentUser, session: SessionDep,
+def get_environment(environment_id: IdPath, user: CurrentUser, session: SessionDep,
                     settings: SettingsDep) -> EnvironmentPublic:
     """One environment: state and reason, phases, GPUs, links and the ssh command."""
     return environments.to_public(session, settings,
@@ -47,7 +47,7 @@ def get_environment(environment_id: EnvironmentIdPath, user: CurrentUser, sessio
 
 
 @router.post("/{environment_id}/stop", response_model=EnvironmentPublic)
-def stop_environment(environment_id: EnvironmentIdPath, user: CurrentUser, session: SessionDep,
+def stop_environment(environment_id: IdPath, user: CurrentUser, session: SessionDep,
                      settings: SettingsDep, dispatcher: DispatcherDep,
                      hub: HubDep) -> EnvironmentPublic:
     """Stop it and free its GPUs; the workspace is kept for the next start."""
@@ -56,7 +56,7 @@ def stop_environment(environment_id: EnvironmentIdPath, user: CurrentUser, sessi
 
 
 @router.post("/{environment_id}/start", response_model=EnvironmentPublic)
-def start_environment(environment_id: EnvironmentIdPath, user: CurrentUser, session: SessionDep,
+def start_environment(environment_id: IdPath, user: CurrentUser, session: SessionDep,
                       settings: SettingsDep, hub: HubDep) -> EnvironmentPublic:
     """Start a stopped (or failed) environment again, with its workspace as it was left."""
     env = environments.start(session, hub, user, environment_id)
@@ -64,7 +64,7 @@ def start_environment(environment_id: EnvironmentIdPath, user: CurrentUser, sess
 
 
 @router.delete("/{environment_id}", status_code=204, response_class=Response)
-def delete_environment(environment_id: EnvironmentIdPath, user: CurrentUser,
+def delete_environment(environment_id: IdPath, user: CurrentUser,
                        session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
                        hub: HubDep) -> Response:
     """Stop it and remove it with its workspace. This cannot be undone."""

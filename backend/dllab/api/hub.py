@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from dllab.api.deps import DispatcherDep, SessionDep, SettingsDep, check_hub_caller
+from dllab.api.deps import (
+    DispatcherDep,
+    NamePath,
+    SessionDep,
+    SettingsDep,
+    UsernamePath,
+    check_hub_caller,
+)
 from dllab.schemas.common import Input
 from dllab.schemas.environments import EnvironmentState
 from dllab.services import environments
@@ -16,8 +23,6 @@ from dllab.services import environments
 router = APIRouter(prefix="/hub/servers/{username}/{server}", tags=["hub"],
                    dependencies=[Depends(check_hub_caller)])
 
-Username = Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$")]
-Server = Annotated[str, Path(max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
 
 
 class SpawnRequest(Input):
@@ -37,7 +42,7 @@ class ServerStatus(BaseModel):
 
 
 @router.post("/spawn", status_code=204)
-def spawn(username: Username, server: Server, body: SpawnRequest, session: SessionDep,
+def spawn(username: UsernamePath, server: NamePath, body: SpawnRequest, session: SessionDep,
           settings: SettingsDep, dispatcher: DispatcherDep) -> None:
     """Submit the environment's unit with the hub's settings for the server."""
     env = environments.for_server(session, username, server)
@@ -45,20 +50,20 @@ def spawn(username: Username, server: Server, body: SpawnRequest, session: Sessi
 
 
 @router.get("", response_model=ServerStatus)
-def status(username: Username, server: Server, session: SessionDep) -> ServerStatus:
+def status(username: UsernamePath, server: NamePath, session: SessionDep) -> ServerStatus:
     """Where the server is; the spawner polls this until ``url`` is set."""
     env = environments.for_server(session, username, server)
     return ServerStatus.model_validate(environments.server_status(session, env))
 
 
 @router.post("/ready", status_code=204)
-def ready(username: Username, server: Server, session: SessionDep) -> None:
+def ready(username: UsernamePath, server: NamePath, session: SessionDep) -> None:
     """The hub routes to the server: the environment is running."""
     environments.mark_ready(session, environments.for_server(session, username, server))
 
 
 @router.post("/stopped", status_code=204)
-def stopped(username: Username, server: Server, body: StopRequest, session: SessionDep,
+def stopped(username: UsernamePath, server: NamePath, body: StopRequest, session: SessionDep,
             settings: SettingsDep, dispatcher: DispatcherDep) -> None:
     """The hub stopped the server: stop its unit."""
     env = environments.for_server(session, username, server)

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Path, Response
-
-from dllab.api.deps import CurrentUser, Limit, Offset, SessionDep, SettingsDep
+from dllab.api.deps import CurrentUser, Limit, NamePath, Offset, SessionDep, SettingsDep
 from dllab.schemas.common import Page
 from dllab.schemas.secrets import SecretCreate, SecretPublic, SecretReplace
 from dllab.services import secrets
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 
-SecretNamePath = Annotated[str, Path(min_length=1, max_length=63,
-                                     pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
 
 
 @router.get("", response_model=Page[SecretPublic])
@@ -33,14 +29,14 @@ def create_secret(body: SecretCreate, user: CurrentUser, session: SessionDep,
 
 
 @router.put("/{name}", response_model=SecretPublic)
-def replace_secret(name: SecretNamePath, body: SecretReplace, user: CurrentUser,
+def replace_secret(name: NamePath, body: SecretReplace, user: CurrentUser,
                    session: SessionDep, settings: SettingsDep) -> SecretPublic:
     """Replace the data of your secret ``name``, all of it."""
     return SecretPublic.model_validate(secrets.replace(session, settings, user, name, body))
 
 
 @router.delete("/{name}", status_code=204, response_class=Response)
-def delete_secret(name: SecretNamePath, user: CurrentUser, session: SessionDep) -> Response:
+def delete_secret(name: NamePath, user: CurrentUser, session: SessionDep) -> Response:
     """Delete your secret ``name``."""
     secrets.delete(session, user, name)
     return Response(status_code=204)

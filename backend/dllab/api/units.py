@@ -10,11 +10,11 @@ from dllab.api.deps import (
     ContextDep,
     CurrentUser,
     DispatcherDep,
+    IdPath,
     Limit,
     Offset,
     SessionDep,
     SettingsDep,
-    UnitIdPath,
 )
 from dllab.protocol import UnitState
 from dllab.schemas.common import Page
@@ -43,13 +43,13 @@ def create_unit(body: UnitCreate, user: CurrentUser, session: SessionDep,
 
 
 @router.get("/{unit_id}", response_model=UnitPublic)
-def get_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep) -> UnitPublic:
+def get_unit(unit_id: IdPath, user: CurrentUser, session: SessionDep) -> UnitPublic:
     """One unit: state, host, physical and visible GPUs, ports, exit code."""
     return units.to_public(session, units.get_unit(session, user, unit_id))
 
 
 @router.post("/{unit_id}/stop", response_model=UnitPublic)
-def stop_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep,
+def stop_unit(unit_id: IdPath, user: CurrentUser, session: SessionDep,
               settings: SettingsDep, dispatcher: DispatcherDep) -> UnitPublic:
     """Stop a unit and remove it from its host (a queued one leaves the queue); its record
     and logs stay."""
@@ -59,7 +59,7 @@ def stop_unit(unit_id: UnitIdPath, user: CurrentUser, session: SessionDep,
 
 @router.get("/{unit_id}/logs", response_class=PlainTextResponse, response_model=None,
             responses={200: {"content": {"text/plain": {}}}})
-async def unit_logs(unit_id: UnitIdPath, user: CurrentUser, context: ContextDep,
+async def unit_logs(unit_id: IdPath, user: CurrentUser, context: ContextDep,
                     tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
                     follow: bool = False) -> PlainTextResponse | StreamingResponse:
     """The unit's output, one timestamped line each. ``follow`` streams new lines until

@@ -5,9 +5,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 # Names that end up in queue names, container names and URLs: DNS-label shaped.
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+    StringConstraints(min_length=1, max_length=63, pattern=NAME_PATTERN),
     Field(description="lowercase letters, digits and '-', 1-63 characters, "
           "starting and ending with a letter or digit"),
 ]

@@ -9,9 +9,10 @@ from dllab.db.models import UserRole
 from dllab.schemas.common import Input
 from dllab.security import parse_ssh_public_key
 
+USERNAME_PATTERN = r"^[a-z][a-z0-9_.-]*$"
 Username = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$"),
+    StringConstraints(min_length=1, max_length=64, pattern=USERNAME_PATTERN),
     Field(description="lowercase, starts with a letter; letters, digits, '_', '.', '-'"),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
