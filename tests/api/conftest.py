@@ -10,6 +10,9 @@
 ``db``         the app's session factory, to read rows or move timestamps directly
 ``api``        a TestClient on ``app`` that answers a server error with its 500 instead of
                raising it, for tests that assert on status codes of bad requests
+``dllab``      ``dllab("hosts")`` runs the CLI as a user would (its own config file, no
+               DLLAB_SERVER/TOKEN); returns its output, asserting success (``ok=False``:
+               failure)
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from dllab.cli import main
 from dllab.config import Settings
 
 Headers = dict[str, str]
@@ -127,3 +132,18 @@ def db(app: FastAPI) -> sessionmaker[Session]:
 def api(app: FastAPI, client: TestClient) -> TestClient:
     # Not entered: the lifespan is `client`'s, which every API test already runs.
     return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def dllab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DLLAB_CONFIG", str(tmp_path / "cli" / "config.json"))
+    monkeypatch.delenv("DLLAB_SERVER", raising=False)
+    monkeypatch.delenv("DLLAB_TOKEN", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+
+    return run

@@ -5,27 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from pathlib import Path
-
-import pytest
-from click.testing import CliRunner
-
-from dllab.cli import main
-
-
-@pytest.fixture
-def dllab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DLLAB_CONFIG", str(tmp_path / "cli" / "config.json"))
-    monkeypatch.delenv("DLLAB_SERVER", raising=False)
-    monkeypatch.delenv("DLLAB_TOKEN", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-
-    return run
 
 
 def test_every_command_has_help(dllab):

@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from dllab.cli import main
 from dllab.db.models import Secret, User
 from dllab.errors import BadRequest, DLLabError
 from dllab.security import fernet_key
@@ -187,21 +184,6 @@ def test_fernet_key_is_made_once_private_and_kept(tmp_path):
     assert len(key) == 44 and fernet_key(path) == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert os.listdir(path.parent) == ["secret-key"]
-
-
-@pytest.fixture
-def dllab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DLLAB_CONFIG", str(tmp_path / "cli" / "config.json"))
-    monkeypatch.delenv("DLLAB_SERVER", raising=False)
-    monkeypatch.delenv("DLLAB_TOKEN", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-
-    return run
 
 
 def test_cli_sets_lists_and_removes_secrets(dllab, live_server, client, make_user, tmp_path,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from console_pages import checked_page
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -57,15 +58,8 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, live_server: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors in the console: {errors}"
+    with checked_page(browser, live_server) as checked:
+        yield checked
 
 
 @pytest.fixture

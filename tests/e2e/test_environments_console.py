@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from console_pages import checked_page, new_context
+from playwright.sync_api import Browser, Page, expect
 
 from lab_fixture import Lab
 
@@ -31,23 +32,11 @@ START_TIMEOUT_MS = 120_000
 JUPYTER_TIMEOUT_MS = 90_000
 
 
-def new_context(browser: Browser, lab: Lab) -> BrowserContext:
-    return browser.new_context(base_url=lab.edge, viewport={"width": 1280, "height": 860})
-
-
 @pytest.fixture
 def console(browser: Browser, lab: Lab) -> Iterator[Page]:
-    """A page on the edge (the console, the API and JupyterHub on one origin); JavaScript
-    errors in the console fail the test."""
-    context = new_context(browser, lab)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    """A page on the edge (the console, the API and JupyterHub on one origin)."""
+    with checked_page(browser, lab.edge) as page:
         yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors in the console: {errors}"
 
 
 def sign_in(page: Page, username: str = USER, password: str = PASSWORD) -> None:
@@ -192,7 +181,7 @@ def test_create_open_and_delete_an_environment(
 
         # JupyterHub sends a browser that is not signed in to the console's login form;
         # after signing in it is back in JupyterLab.
-        other = new_context(browser, lab)
+        other = new_context(browser, lab.edge)
         try:
             stranger = other.new_page()
             stranger.goto(env["urls"]["jupyter"])

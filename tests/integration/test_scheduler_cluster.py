@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from dllab.main import create_app
 from dllab.protocol import FINAL_UNIT_STATES, ObservedState, RuntimeKind
 from dllab_agent.runtime import make_runtime
 from dllab_agent.runtime.base import Runtime
+from lab_fixture import eventually
 
 pytestmark = pytest.mark.redis
 
@@ -129,14 +130,6 @@ def agents(control_plane: ControlPlane, admin: httpx.Client,
                 agent.runtime.stop(unit.unit_id, timeout=5)
             # Captured: pytest shows it when the test failed.
             print(f"--- {agent.log.name}\n{agent.log.read_text()[-4000:]}")
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"not after {timeout} s: {what}"
-        time.sleep(0.1)
-    return result
 
 
 def units_by_name(admin: httpx.Client) -> dict[str, dict[str, Any]]:

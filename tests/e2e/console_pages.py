@@ -1,0 +1,27 @@
+"""Browser pages for the console tests: a fresh context on a base URL, and a page in it
+whose JavaScript errors fail the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, BrowserContext, Page
+
+
+def new_context(browser: Browser, base_url: str) -> BrowserContext:
+    return browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 860})
+
+
+@contextmanager
+def checked_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A page in a fresh context on ``base_url``; JavaScript errors in it fail the test."""
+    context = new_context(browser, base_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors in the console: {errors}"
