@@ -37,6 +37,7 @@ import httpx
 
 PASSWORD = "bench-admin-password"
 PHASES = ("created", "scheduled", "started", "ready")
+FINAL = {"stopped", "exited", "failed", "lost"}
 
 
 def free_port() -> int:
@@ -96,9 +97,18 @@ def start_one(edge: str, name: str, image: str) -> tuple[float, dict[str, float]
 
 
 def delete_all(edge: str) -> None:
+    """Delete every environment and wait until their containers are gone: the next start is
+    timed alone, and none is left running when the platform stops."""
     with console(edge) as client:
+        units = []
         for env in client.get("/api/v1/environments", params={"limit": 500}).json()["data"]:
             client.delete(f"/api/v1/environments/{env['id']}").raise_for_status()
+            units += [env["unit"]] if env["unit"] else []
+        deadline = time.monotonic() + 60
+        while any(client.get(f"/api/v1/units/{u}").json()["state"] not in FINAL for u in units):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"environments' units still not stopped after 60 s: {units}")
+            time.sleep(0.2)
 
 
 def percentile(values: list[float], q: float) -> float:
