@@ -46,6 +46,7 @@ bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 
 	$(VENV)/bin/python benchmarks/dispatch.py
 	$(VENV)/bin/python benchmarks/scheduler.py
 	$(VENV)/bin/python benchmarks/env_start.py
+	$(VENV)/bin/python benchmarks/job_start.py
 
 ci-services: ## install (if missing) and start redis, postgres, dockerd, chromium as CI does (root)
 	.ci/services.sh

@@ -20,58 +20,16 @@ Targets (issue 4), on a 2-core machine: p50 <= 5 s, p95 <= 10 s; 5 concurrent <=
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from lab import console, percentile, running_platform
 
-PASSWORD = "bench-admin-password"
 PHASES = ("created", "scheduled", "started", "ready")
 FINAL = {"stopped", "exited", "failed", "lost"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_platform(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    ports = {name: free_port() for name in ("PORT", "EDGE_PORT", "EDGE_API_PORT", "HUB_PORT")}
-    env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_ADMIN_PASSWORD": PASSWORD,
-           **{f"DLLAB_{name}": str(port) for name, port in ports.items()}}
-    log = home.parent / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up", "--simulate-gpus", "8"],
-                              env=env, stdout=out, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    deadline = time.monotonic() + 120
-    while "Press Ctrl-C" not in log.read_text():
-        if up.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"dllab up did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
-    return up, f"http://127.0.0.1:{ports['EDGE_PORT']}"
-
-
-@contextmanager
-def console(edge: str) -> Iterator[httpx.Client]:
-    """A client with the admin's console session, as a browser has it."""
-    with httpx.Client(base_url=edge, timeout=60, follow_redirects=True) as client:
-        answer = client.post("/api/v1/auth/login",
-                             json={"username": "admin", "password": PASSWORD})
-        answer.raise_for_status()
-        client.headers["X-CSRF-Token"] = client.cookies["dllab_csrf"]
-        yield client
 
 
 def start_one(edge: str, name: str, image: str) -> tuple[float, dict[str, float]]:
@@ -111,11 +69,6 @@ def delete_all(edge: str) -> None:
             time.sleep(0.2)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -125,8 +78,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dllab-bench-") as folder:
         home = Path(folder) / "home"
-        up, edge = start_platform(home)
-        try:
+        with running_platform(home) as edge:
             start_one(edge, "warmup", args.image)  # first use: the hub meets the user
             delete_all(edge)
             times, phases = [], []
@@ -141,9 +93,6 @@ def main() -> None:
                                          range(args.concurrent)))
             all_ready = time.perf_counter() - began
             delete_all(edge)
-        finally:
-            os.killpg(up.pid, signal.SIGINT)
-            up.wait(60)
 
     print(f"environment start, API call -> JupyterLab through the hub ({args.image}, cached)")
     print(f"  sequential, {args.runs} runs: p50 {statistics.median(times):.2f} s   "

@@ -128,7 +128,8 @@ def make_user(client: TestClient, admin: Headers) -> Callable[..., Headers]:
 
 @pytest.fixture
 def agent_host(client: TestClient, admin: Headers) -> Callable[..., Headers]:
-    def register(name: str, gpus: int = 4, runtime: str = "process") -> Headers:
+    def register(name: str, gpus: int = 4, runtime: str = "process",
+                 address: str = "127.0.0.1") -> Headers:
         created = client.post("/api/v1/hosts", headers=admin, json={"name": name})
         assert created.status_code == 201, created.text
         headers = {"Authorization": f"Bearer {created.json()['token']}"}
@@ -136,7 +137,7 @@ def agent_host(client: TestClient, admin: Headers) -> Callable[..., Headers]:
                       "model": "DLLab Simulated GPU", "memory_total_mib": 16384,
                       "memory_used_mib": 0, "simulated": True} for i in range(gpus)]
         answer = client.post("/api/v1/agent/register", headers=headers, json={
-            "runtime": runtime, "address": "127.0.0.1", "version": "test",
+            "runtime": runtime, "address": address, "version": "test",
             "gpus": inventory, "units": []})
         assert answer.status_code == 200, answer.text
         return headers

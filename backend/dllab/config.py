@@ -104,6 +104,16 @@ class Settings(BaseSettings):
         description="Host folders under which environments may mount volumes (e.g. NFS "
                     "mounts), as a JSON list; empty: no host-path volumes. Agents check "
                     "again against their own --volume-root.")
+    artifact_root: Path | None = Field(
+        default=None,
+        description="The artifact store's folder: each job's code, checkpoints, TensorBoard "
+                    "logs and outputs, under jobs/<id>/. Replicas mount it, so on several "
+                    "hosts it must be shared storage (NFS) at the same path everywhere, "
+                    "and under each agent's --volume-root. Default: DLLAB_HOME/artifacts.")
+    job_ports: tuple[int, int] = Field(
+        default=(20000, 29999),
+        description="Host ports a job replica may be given to serve its gRPC on (its "
+                    "TF_CONFIG address), as [first, last]; open them between GPU hosts.")
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
     )
@@ -129,6 +139,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"DLLAB_LOCAL_MODE=false needs {', '.join(missing)}")
             if self.admin_password in {"admin", "changeme", "password"}:
                 raise ValueError("DLLAB_ADMIN_PASSWORD is a placeholder; choose a real one")
+        return self
+
+    @model_validator(mode="after")
+    def _job_ports_in_order(self) -> Settings:
+        first, last = self.job_ports
+        if not 1024 <= first <= last <= 65535:
+            raise ValueError("DLLAB_JOB_PORTS must be [first, last] within 1024-65535")
         return self
 
     @property
@@ -180,8 +197,13 @@ class Settings(BaseSettings):
         return self.home / "edge"
 
     @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
+    def unit_logs_dir(self) -> Path:
+        """Every unit's log, kept after it ends (``LogStore``)."""
+        return self.home / "logs" / "units"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return (self.artifact_root or self.home / "artifacts").resolve()
 
 
 def get_settings() -> Settings:

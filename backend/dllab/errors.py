@@ -6,6 +6,7 @@
      ├── Forbidden             403  authenticated, but not allowed (e.g. not an admin)
      ├── NotFound              404  no such object, or one that belongs to another user
      ├── Conflict              409  clashes with what exists (duplicate name, wrong state)
+     ├── PayloadTooLarge       413  a request body over its limit
      └── Unavailable           503  a part the request needs is down (broker, database)
 
 Foreign errors (SQLAlchemy, kombu, docker) are translated at the boundary that calls them;
@@ -50,6 +51,11 @@ class NotFound(DLLabError):
 class Conflict(DLLabError):
     status_code = 409
     reason = "conflict"
+
+
+class PayloadTooLarge(DLLabError):
+    status_code = 413
+    reason = "payload_too_large"
 
 
 class Unavailable(DLLabError):

@@ -22,6 +22,7 @@ from dllab.api import (
     hosts,
     hub,
     images,
+    jobs,
     secrets,
     tokens,
     units,
@@ -35,8 +36,8 @@ from dllab.services.auth import ensure_admin
 from dllab.services.environments import stop_idle
 from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
+from dllab.services.outcomes import tick
 from dllab.services.periodic import Periodic
-from dllab.services.scheduling import tick
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
@@ -52,7 +53,7 @@ def build_context(settings: Settings) -> AppContext:
     migrate.upgrade(engine)
     return AppContext(settings=settings, engine=engine, sessions=make_session_factory(engine),
                       dispatcher=Dispatcher(settings.broker_url),
-                      logs=LogStore(settings.logs_dir / "units"), hub=Hub(settings))
+                      logs=LogStore(settings.unit_logs_dir), hub=Hub(settings))
 
 
 def _cull(context: AppContext) -> None:
@@ -93,8 +94,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (health, auth, users, tokens, secrets, hosts, images, environments, units,
-                   cluster, agent, hub):
+    for module in (health, auth, users, tokens, secrets, hosts, images, environments, jobs,
+                   units, cluster, agent, hub):
         api.include_router(module.router)
     app.include_router(api)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")

@@ -131,6 +131,10 @@ class UnitSpec(BaseModel):
     cpus: float | None = None
     memory_mib: int | None = None
     ports: list[Port] = Field(default_factory=list)  # ports the unit listens on
+    # A port the unit listens on and its host publishes under the same number, picked by
+    # the control plane at placement so that a gang (a job's replicas) can be told each
+    # other's addresses before any starts. 0 in a queued unit's spec: one is wanted.
+    host_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     mounts: list[Mount] = Field(default_factory=list)
     workspace: Workspace | None = None
     labels: dict[str, str] = Field(default_factory=dict)

@@ -62,8 +62,10 @@ class SimulatedAgent:
 @pytest.fixture
 def agent(client: TestClient,
           agent_host: Callable[..., Headers]) -> Callable[..., SimulatedAgent]:
-    def make(name: str, gpus: int = 4, runtime: str = "process") -> SimulatedAgent:
-        return SimulatedAgent(client, name, agent_host(name, gpus=gpus, runtime=runtime), gpus)
+    def make(name: str, gpus: int = 4, runtime: str = "process",
+             address: str = "127.0.0.1") -> SimulatedAgent:
+        return SimulatedAgent(client, name, agent_host(name, gpus=gpus, runtime=runtime,
+                                                       address=address), gpus)
 
     return make
 

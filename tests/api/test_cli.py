@@ -14,7 +14,8 @@ def test_every_command_has_help(dllab):
                 ["images", "add"], ["images", "remove"], ["ssh-keys"], ["edge"], ["hub"],
                 ["env"], ["env", "list"], ["env", "create"], ["env", "show"], ["env", "stop"],
                 ["env", "start"], ["env", "delete"], ["secrets"], ["secrets", "set"],
-                ["secrets", "remove"]]
+                ["secrets", "remove"], ["job"], ["job", "submit"], ["job", "list"],
+                ["job", "show"], ["job", "logs"], ["job", "cancel"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 

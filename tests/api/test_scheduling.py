@@ -16,7 +16,8 @@ from dllab.db.models import Host, LostPolicy, Unit, User
 from dllab.main import create_app
 from dllab.protocol import TASK_START_UNIT, TASK_STOP_UNIT, UnitSpec
 from dllab.services import scheduling, workloads
-from dllab.services.workloads import UnitTemplate, declare_dead_hosts
+from dllab.services.outcomes import declare_dead_hosts
+from dllab.services.workloads import UnitTemplate
 
 UNITS = "/api/v1/units"
 
@@ -308,13 +309,13 @@ def test_scheduler_thread_declares_dead_hosts_and_places_work(settings, admin_pa
 
 
 def submit_gang(db, settings, dispatcher, gpus: list[int], name: str, **policy) -> str:
-    """A workload of several units (a job's replicas), submitted through the service layer:
-    no API takes gangs before jobs do."""
+    """A workload of several units, submitted through the service layer: the scheduler's
+    own gang rules, without a job's (those are in test_jobs_api.py)."""
     with db() as session:
         owner = session.scalar(select(User).where(User.username == "admin"))
         template = UnitSpec(unit_id="-", name="-", command=["python", "train.py"])
         workload, _ = workloads.submit(
-            session, owner, "job", name,
+            session, owner, "gang", name,
             [UnitTemplate(f"{name}-{i}", n, template) for i, n in enumerate(gpus)], **policy)
         session.commit()
         scheduling.run_pass(session, settings, dispatcher)

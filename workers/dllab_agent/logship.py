@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterable
 
 from dllab.protocol import MAX_LOG_LINE, UnitLogAck, UnitLogLines
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError
@@ -124,7 +125,7 @@ class LogShipping:
         self._stop = stop
         self._batch = {"batch_seconds": batch_seconds, "batch_lines": batch_lines}
         self._watched: set[str] = set()
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}  # by unit id, while they ship
         self._lock = threading.Lock()
 
     def watch(self, unit_id: str) -> None:
@@ -139,13 +140,15 @@ class LogShipping:
                 name=f"ship-{unit_id}",
                 daemon=True,
             )
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            self._threads = {u: t for u, t in self._threads.items() if t.is_alive()}
+            self._threads[unit_id] = thread
         thread.start()
 
-    def join(self, timeout: float) -> None:
-        """Wait for the shippers to see the stop event; each takes at most a poll."""
+    def join(self, timeout: float, unit_ids: Iterable[str] | None = None) -> None:
+        """Wait for the shippers (of ``unit_ids`` only, if given) to end: each ends once its
+        unit has ended and every line is shipped, or at most a poll after the stop event."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            threads = list(self._threads)
+            threads = [t for u, t in self._threads.items() if unit_ids is None or u in unit_ids]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

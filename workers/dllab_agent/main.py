@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 from celery.worker import WorkController
 from kombu.utils.url import maybe_sanitize_url
 
-from dllab.protocol import AgentHeartbeat, AgentRegister, AgentRegistered, RuntimeKind
+from dllab.protocol import (
+    AgentHeartbeat,
+    AgentRegister,
+    AgentRegistered,
+    ObservedState,
+    RuntimeKind,
+)
 from dllab_agent import __version__
 from dllab_agent.celery_app import AppThreadPool, make_celery
 from dllab_agent.client import ControlPlaneClient, ControlPlaneError, TokenRejected
@@ -203,6 +209,12 @@ class Agent:
             listed_at = time.monotonic()
             units = self.runtime.list()
             self.ctx.observe(units, listed_at=listed_at)
+            # An exit reaches the control plane after the unit's last lines, so that what
+            # decides on it (a job's not-retryable patterns) reads them. Bounded: a slow
+            # shipper only delays the report by a beat.
+            ended = {u.unit_id for u in units if u.state == ObservedState.exited}
+            if ended:
+                self.logs.join(2.0, ended)
             self.client.heartbeat(AgentHeartbeat(gpus=self.gpus.read(), units=units))
             self.ctx.resend_unsent(skip={unit.unit_id for unit in units})
         except TokenRejected as exc:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from dllab.api.context import AppContext
 from dllab.api.deps import (
     ContextDep,
     CurrentUser,
@@ -20,6 +22,8 @@ from dllab.protocol import UnitState
 from dllab.schemas.common import Page
 from dllab.schemas.units import UnitCreate, UnitPublic
 from dllab.services import units
+
+Tail = Annotated[int | None, Query(ge=1, le=100_000, description="only the last N lines")]
 
 router = APIRouter(prefix="/units", tags=["units"])
 
@@ -59,23 +63,29 @@ def stop_unit(unit_id: IdPath, user: CurrentUser, session: SessionDep,
 
 @router.get("/{unit_id}/logs", response_class=PlainTextResponse, response_model=None,
             responses={200: {"content": {"text/plain": {}}}})
-async def unit_logs(unit_id: IdPath, user: CurrentUser, context: ContextDep,
-                    tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+async def unit_logs(unit_id: IdPath, user: CurrentUser, context: ContextDep, tail: Tail = None,
                     follow: bool = False) -> PlainTextResponse | StreamingResponse:
     """The unit's output, one timestamped line each. ``follow`` streams new lines until
     the unit ends; ``tail`` starts from the last N lines."""
 
-    def check() -> bool:
+    def running() -> bool:
         with context.sessions() as session:
             return not UnitState(units.get_unit(session, user, unit_id).state).final
 
-    running = await run_in_threadpool(check)  # also answers 404 for others' units
-    if not follow or not running:
+    return await log_response(context, unit_id, running, tail, follow)
+
+
+async def log_response(context: AppContext, unit_id: str, running: Callable[[], bool],
+                       tail: int | None, follow: bool) -> PlainTextResponse | StreamingResponse:
+    """A unit's stored log, or with ``follow`` a stream of it until ``running()`` is false
+    and every line is out. ``running`` also checks access: called once before anything."""
+    alive = await run_in_threadpool(running)
+    if not follow or not alive:
         lines = await run_in_threadpool(context.logs.read, unit_id, tail)
         return PlainTextResponse("".join(line + "\n" for line in lines))
 
     async def still_running() -> bool:
-        return await run_in_threadpool(check)
+        return await run_in_threadpool(running)
 
     return StreamingResponse(context.logs.follow(unit_id, tail, still_running),
                              media_type="text/plain")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +44,41 @@ class Api:
                                        "(or set DLLAB_SERVER and DLLAB_TOKEN)")
         return cls(server, token)
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, headers: dict[str, str] | None = None,
+             **kwargs: Any) -> Any:
         try:
             # A connection per call: a CLI command makes one or two.
             response = httpx.request(method, f"{self.server}/api/v1{path}",
-                                     headers=self.headers, timeout=30, **kwargs)
+                                     headers={**self.headers, **(headers or {})}, timeout=30,
+                                     **kwargs)
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {self.server}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise click.ClickException(f"{detail} (HTTP {response.status_code})")
+        _check(response)
+        if response.headers.get("content-type", "").startswith("text/"):
+            return response.text
         return response.json() if response.content else None
+
+    def stream(self, path: str, **kwargs: Any) -> Iterator[str]:
+        """The lines of a streamed text answer (``follow`` logs), as they come."""
+        url = f"{self.server}/api/v1{path}"
+        try:
+            with httpx.stream("GET", url, headers=self.headers, timeout=httpx.Timeout(
+                    30, read=None), **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _check(response)
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {self.server}: {exc}") from exc
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise click.ClickException(f"{detail} (HTTP {response.status_code})")
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

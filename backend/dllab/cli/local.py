@@ -131,7 +131,11 @@ def up(simulate_gpus: int) -> None:
     settings = get_settings()
     password, token = _prepare(settings)
     env = {**os.environ, "DLLAB_HOME": str(settings.home.resolve())}
-    agent_env = {**env, "DLLAB_HOST_TOKEN": token}  # not an argument: ps shows those
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    agent_env = {**env, "DLLAB_HOST_TOKEN": token,  # not an argument: ps shows those
+                 # Job replicas mount their folders of the artifact store.
+                 "DLLAB_VOLUME_ROOTS": " ".join(filter(None, [
+                     os.environ.get("DLLAB_VOLUME_ROOTS"), str(settings.artifacts_dir)]))}
     part = [sys.executable, "-m", "dllab.cli"]
     children = [subprocess.Popen([*part, "server"], env=env)]
     agent_cmd = [*part, "agent", "--server", settings.url,

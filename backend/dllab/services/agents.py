@@ -18,7 +18,7 @@ from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import NotFound
 from dllab.protocol import FINAL_UNIT_STATES, ObservedState, UnitReport, UnitState
-from dllab.services import scheduling, workloads
+from dllab.services import outcomes, scheduling, workloads
 from dllab.services.logs import LogStore
 
 _WAITING = (UnitState.queued, UnitState.starting)
@@ -67,39 +67,37 @@ def _apply(unit: Unit, report: UnitReport) -> None:
             unit.error = "its host no longer runs it"
 
 
-def _apply_reports(session: Session, dispatcher: Dispatcher, host: Host,
+def _apply_reports(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
                    reports: list[UnitReport]) -> bool:
     """Apply the reports, then have the agent remove what should no longer be there: units
     that have ended (their exit is recorded) and units this host should not run at all.
-    Lost units go to their workload's policy. True when a unit ended: its GPUs are free,
+    Ended units go to their workloads' rules. True when a unit ended: its GPUs are free,
     so the caller runs a scheduling pass (one, whatever else it has to say)."""
     units = {u.id: u for u in session.scalars(select(Unit).where(
         Unit.host_id == host.id, Unit.id.in_([r.unit_id for r in reports])))} if reports else {}
     remove = []
-    ended, lost = False, []
+    ended = []
     for report in reports:
         unit = units.get(report.unit_id)
         if unit is not None:
             was_final = UnitState(unit.state).final
             _apply(unit, report)
             if not was_final and UnitState(unit.state).final:
-                ended = True
-                if unit.state == UnitState.lost:
-                    lost.append(unit)
+                ended.append(unit)
         if report.state != ObservedState.missing and (
                 unit is None or UnitState(unit.state).final):
             remove.append(report.unit_id)
-    stops = workloads.handle_lost(session, lost)
+    stops = outcomes.units_ended(session, settings, ended)
     session.commit()
     for unit_id in remove:
         dispatcher.stop_unit(host.name, unit_id)
     workloads.send_stops(dispatcher, stops)
-    return ended
+    return bool(ended)
 
 
 def report(session: Session, settings: Settings, dispatcher: Dispatcher, host: Host,
            body: UnitReport) -> None:
-    if _apply_reports(session, dispatcher, host, [body]):
+    if _apply_reports(session, settings, dispatcher, host, [body]):
         scheduling.run_pass(session, settings, dispatcher)
 
 
@@ -126,7 +124,7 @@ def register(session: Session, settings: Settings, dispatcher: Dispatcher, host:
     restart = [u for u in unlisted if u.state in _WAITING]
     gone = [UnitReport(unit_id=u.id, state=ObservedState.missing)
             for u in unlisted if u.state not in _WAITING]
-    _apply_reports(session, dispatcher, host, [*body.units, *gone])
+    _apply_reports(session, settings, dispatcher, host, [*body.units, *gone])
     for unit in restart:
         dispatcher.start_unit(host.name, protocol.UnitSpec.model_validate(unit.spec))
     scheduling.run_pass(session, settings, dispatcher)  # its GPUs may be new, or back
@@ -139,7 +137,7 @@ def heartbeat(session: Session, settings: Settings, dispatcher: Dispatcher, host
               body: protocol.AgentHeartbeat) -> None:
     back = host.status(utcnow(), settings.host_offline_seconds) != HostStatus.online
     _seen(host, body.gpus)
-    ended = _apply_reports(session, dispatcher, host, body.units)
+    ended = _apply_reports(session, settings, dispatcher, host, body.units)
     if ended or back:  # GPUs freed, or the host's GPUs count again
         scheduling.run_pass(session, settings, dispatcher)
 

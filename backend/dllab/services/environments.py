@@ -13,23 +13,20 @@ start is a new workload, while the workspace (a folder on the host) outlives the
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dllab.config import HUB_BASE_URL, Settings
-from dllab.db.models import Desired, Environment, Host, Image, Unit, User, Workload
+from dllab.db.models import Desired, Environment, Host, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
-from dllab.errors import BadRequest, Conflict, NotFound, Unavailable
-from dllab.protocol import Mount, RuntimeKind, UnitSpec, UnitState, Workspace
+from dllab.errors import Conflict, NotFound, Unavailable
+from dllab.protocol import RuntimeKind, UnitSpec, UnitState, Workspace
 from dllab.schemas.environments import (
     WORKSPACE_PATH,
     EnvironmentCreate,
@@ -40,9 +37,8 @@ from dllab.schemas.environments import (
     SshAccess,
     VolumeSpec,
 )
-from dllab.services import scheduling, workloads
+from dllab.services import scheduling, submissions, workloads
 from dllab.services.hub import Hub
-from dllab.services.secrets import secret_data
 from dllab.services.units import stop_unit, unit_gpus
 from dllab.services.workloads import UnitTemplate
 
@@ -76,11 +72,11 @@ def create(session: Session, settings: Settings, hub: Hub, owner: User,
            body: EnvironmentCreate) -> Environment:
     """Check everything that can be checked now, record it and ask the hub to start it. A
     request the hub cannot take leaves nothing behind."""
-    _check_image(session, body.image)
-    _check_docker_host(session)
-    _check_gpus(session, body.gpus)
+    submissions.check_image(session, body.image)
+    submissions.check_docker_host(session, "environments")
+    submissions.check_gpus(session, body.gpus)
     for volume in body.volumes:
-        _check_volume(session, settings, owner, volume)
+        submissions.check_volume(session, settings, owner, volume)
     if session.scalar(select(Environment.id).where(Environment.owner_id == owner.id,
                                                    Environment.name == body.name)):
         raise Conflict(f"you have an environment named {body.name} already",
@@ -197,10 +193,9 @@ def spawn(session: Session, settings: Settings, dispatcher: Dispatcher, env: Env
              # Often enough that idle culling sees use well within its limit.
              "JUPYTERHUB_ACTIVITY_INTERVAL": str(settings.activity_seconds),
              "DLLAB_ACTIVITY_SECONDS": str(settings.activity_seconds)},
-        mounts=[Mount(source=v["source"], target=v["mount_path"], read_only=v["read_only"])
-                for v in env.volumes if v.get("source")],
+        mounts=submissions.host_mounts(env.volumes),
         workspace=Workspace(id=env.id, target=WORKSPACE_PATH))
-    s3 = _s3_volumes(session, settings, owner, env.volumes)
+    s3 = submissions.s3_volumes(session, settings, owner, env.volumes)
     if s3:
         spec.env["DLLAB_S3_VOLUMES"] = s3
     workload, _ = workloads.submit(session, owner, KIND, env.name,
@@ -365,76 +360,3 @@ def stop_idle(session: Session, settings: Settings, dispatcher: Dispatcher, hub:
                 "workspace is kept: start it again"))
             stopped.append(env.id)
     return stopped
-
-
-def _check_image(session: Session, reference: str) -> None:
-    name, _, tag = reference.rpartition(":")
-    if session.scalar(select(Image.id).where(Image.name == name, Image.tag == tag)) is None:
-        raise BadRequest(f"image {reference} is not in the catalogue (GET /api/v1/images)",
-                         reason="unknown_image")
-
-
-def _check_docker_host(session: Session) -> None:
-    """Environments run the runtime image, on docker hosts only (the scheduler sees to it):
-    a lab of process hosts only could never start one, so it is refused now (before any
-    host registers, it waits instead)."""
-    runtimes = set(session.scalars(select(Host.runtime).where(Host.registered_at.is_not(None))))
-    if runtimes and RuntimeKind.docker not in runtimes:
-        raise BadRequest("environments need a host with the docker runtime; this lab's hosts "
-                         "all run units as processes (start an agent where Docker runs)",
-                         reason="needs_docker_host")
-
-
-def _check_gpus(session: Session, gpus: int) -> None:
-    """More GPUs than any registered host has could never start: refused now. GPUs that
-    exist but are busy only make it wait in the queue (as does any ask before a host has
-    registered)."""
-    if gpus == 0:
-        return
-    inventories = session.scalars(select(Host.gpus).where(Host.registered_at.is_not(None))).all()
-    if inventories and gpus > max(len(g) for g in inventories):
-        raise BadRequest(f"{gpus} GPUs asked for, but the largest host has "
-                         f"{max(len(g) for g in inventories)}", reason="too_many_gpus")
-
-
-def _check_volume(session: Session, settings: Settings, owner: User,
-                  volume: VolumeSpec) -> None:
-    if volume.mount_path == WORKSPACE_PATH:
-        raise BadRequest(f"{WORKSPACE_PATH} is the workspace; mount the volume elsewhere",
-                         reason="volume_on_workspace")
-    if volume.s3 is not None:
-        _s3_credentials(session, settings, owner, volume.s3.secret)
-        return
-    assert volume.source is not None
-    real = os.path.realpath(volume.source)
-    roots = [os.path.realpath(r) for r in settings.environment_volume_roots]
-    if not any(real == r or real.startswith(r.rstrip("/") + "/") for r in roots):
-        allowed = ", ".join(roots) if roots else "none are allowed (DLLAB_ENVIRONMENT_VOLUME_ROOTS)"
-        raise BadRequest(f"volume {volume.source} is outside the allowed roots: {allowed}",
-                         reason="volume_outside_roots")
-
-
-def _s3_credentials(session: Session, settings: Settings, owner: User,
-                    secret: str) -> tuple[str, str]:
-    data = secret_data(session, settings, owner, secret)
-    for access, key in (("ACCESS_KEY", "SECRET_KEY"),
-                        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
-        if access in data and key in data:
-            return data[access], data[key]
-    raise BadRequest(f"secret {secret} holds no ACCESS_KEY and SECRET_KEY (nor "
-                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", reason="bad_s3_secret")
-
-
-def _s3_volumes(session: Session, settings: Settings, owner: User,
-                volumes: list[dict[str, Any]]) -> str | None:
-    """What dllab-s3-copy in the image copies in: the S3 volumes, with their credentials
-    read now (a secret changed since creation applies at the next start)."""
-    copies = []
-    for volume in (VolumeSpec.model_validate(v) for v in volumes):
-        if volume.s3 is None:
-            continue
-        access_key, secret_key = _s3_credentials(session, settings, owner, volume.s3.secret)
-        copies.append({**volume.s3.model_dump(exclude={"secret"}),
-                       "mount_path": volume.mount_path, "read_only": volume.read_only,
-                       "access_key": access_key, "secret_key": secret_key})
-    return json.dumps(copies) if copies else None

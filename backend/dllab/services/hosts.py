@@ -16,7 +16,7 @@ from dllab.errors import Conflict, NotAuthenticated, NotFound
 from dllab.protocol import FINAL_UNIT_STATES, GpuInfo, RuntimeKind
 from dllab.schemas.hosts import HostCreated, HostPublic
 from dllab.security import HOST_TOKEN_PREFIX, hash_token, new_token
-from dllab.services import scheduling, workloads
+from dllab.services import outcomes, scheduling, workloads
 
 
 def to_public(host: Host, now: datetime, settings: Settings) -> HostPublic:
@@ -73,7 +73,7 @@ def remove_host(session: Session, settings: Settings, dispatcher: Dispatcher,
         raise Conflict(f"host {host.name!r} is online and still runs {active} unit(s); stop "
                        "them first, or stop its agent and remove it once it is offline",
                        reason="host_busy")
-    stops = workloads.lose_host_units(session, host, f"host {host.name} was removed")
+    stops = outcomes.lose_host_units(session, settings, host, f"host {host.name} was removed")
     session.delete(host)
     session.commit()
     workloads.send_stops(dispatcher, stops)

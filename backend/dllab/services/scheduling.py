@@ -3,7 +3,7 @@ one pure pass (``dllab.scheduler.queue.schedule``), write its decisions, then se
 placed units to their agents.
 
 A pass runs after every submission, after units end, when a host registers, and every
-``scheduler_seconds`` besides (``tick``, which also declares dead hosts).
+``scheduler_seconds`` besides (``outcomes.tick``, which also declares dead hosts).
 
 Passes never overlap, so two can never book one GPU twice: on PostgreSQL a transaction-
 scoped advisory lock serialises them across every control-plane process; on SQLite (one
@@ -24,17 +24,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from dllab.config import Settings
 from dllab.db.models import Host, HostStatus, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import Unavailable
+from dllab.jobs import cluster
 from dllab.protocol import FINAL_UNIT_STATES, LABEL_HOST, RuntimeKind, UnitSpec, UnitState
 from dllab.scheduler.placement import HostView, Placement, Policy, UnitRequest
 from dllab.scheduler.queue import Request, Reservation, schedule
-from dllab.services.workloads import declare_dead_hosts
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,28 @@ def _decide(session: Session, settings: Settings) -> list[tuple[str, Unit]]:
 
     decisions = schedule(views, requests, quotas, usage, reservation)
 
+    ports_in_use: dict[str, set[int]] = defaultdict(set)  # by host address
+    addresses = {h.id: h.address or h.name for h in hosts.values()}
+    for unit in active:
+        if unit.host_id in addresses and unit.spec.get("host_port"):
+            ports_in_use[addresses[unit.host_id]].add(unit.spec["host_port"])
     placed = []
     for decision in decisions.placed:
         workload = workloads[decision.request]
         workload.position = workload.reason = None
+        gang = []
         for unit, placement in zip(queued[workload.id], decision.placements, strict=True):
             host = hosts[placement.host]
-            _place(unit, host, placement, settings)
-            placed.append((host.name, unit))
+            gang.append(cluster.Member(_placed_spec(unit, host, placement, settings),
+                                       host.address or host.name, host.runtime))
+        cluster.bind(gang, ports_in_use, settings.job_ports)
+        for unit, placement, member in zip(queued[workload.id], decision.placements, gang,
+                                           strict=True):
+            unit.spec = member.spec.model_dump(mode="json")
+            unit.host_id, unit.gpus, unit.state = hosts[placement.host].id, list(
+                placement.gpus), UnitState.starting
+            unit.placed_at = utcnow()
+            placed.append((placement.host, unit))
     for waiting in decisions.waiting:
         workload = workloads[waiting.request]
         workload.position, workload.reason = waiting.position, waiting.reason
@@ -125,16 +139,14 @@ def _decide(session: Session, settings: Settings) -> list[tuple[str, Unit]]:
     return placed
 
 
-def _place(unit: Unit, host: Host, placement: Placement, settings: Settings) -> None:
+def _placed_spec(unit: Unit, host: Host, placement: Placement, settings: Settings) -> UnitSpec:
     spec = UnitSpec.model_validate(unit.spec)
     spec.gpus = list(placement.gpus)
     spec.gpus_simulated = any(g["simulated"] for g in host.gpus if g["index"] in placement.gpus)
     if spec.image is None and host.runtime == RuntimeKind.docker:
         spec.image = settings.default_image
     spec.labels[LABEL_HOST] = host.name
-    unit.spec = spec.model_dump(mode="json")
-    unit.host_id, unit.gpus, unit.state = host.id, list(placement.gpus), UnitState.starting
-    unit.placed_at = utcnow()
+    return spec
 
 
 def _send(session: Session, dispatcher: Dispatcher, placed: list[tuple[str, Unit]]) -> None:
@@ -168,14 +180,9 @@ def _unplace(session: Session, units: list[Unit]) -> None:
         spec = UnitSpec.model_validate(unit.spec)
         spec.gpus, spec.gpus_simulated = [], False
         spec.labels.pop(LABEL_HOST, None)
+        if spec.host_port:
+            spec.host_port = 0
         unit.spec = spec.model_dump(mode="json")
         unit.host_id, unit.gpus, unit.state = None, [], UnitState.queued
         unit.placed_at = None
     session.commit()
-
-
-def tick(sessions: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher) -> None:
-    """The scheduler's own round, every ``scheduler_seconds``: dead hosts, then a pass."""
-    with sessions() as session:
-        declare_dead_hosts(session, settings, dispatcher)
-        run_pass(session, settings, dispatcher)

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dllab.config import Settings
 from dllab.db.models import Host, LostPolicy, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
 from dllab.errors import Unavailable
 from dllab.protocol import (
-    FINAL_UNIT_STATES,
     LABEL_HOST,
     LABEL_KIND,
     LABEL_OWNER,
@@ -61,11 +58,46 @@ def _new_unit(workload: Workload, index: int, name: str, gpus: int, template: Un
     spec = template.model_copy(deep=True)
     spec.unit_id, spec.name = unit_id, f"dllab-{name}-{unit_id[:8]}"
     spec.gpus, spec.gpus_simulated = [], False
+    if spec.host_port:
+        spec.host_port = 0  # wanted again: its next host picks one
     spec.labels.pop(LABEL_HOST, None)
     spec.labels[LABEL_WORKLOAD] = workload.id
     return Unit(id=unit_id, name=name, owner_id=workload.owner_id, kind=workload.kind,
                 workload_id=workload.id, attempt=workload.attempt, index=index, gpu_count=gpus,
                 gpus=[], spec=spec.model_dump(mode="json"), state=UnitState.queued)
+
+
+def current_gang(session: Session, workload: Workload) -> list[Unit]:
+    return list(session.scalars(select(Unit).where(
+        Unit.workload_id == workload.id, Unit.attempt == workload.attempt)
+        .order_by(Unit.index)).all())
+
+
+def stop_gang(session: Session, gang: list[Unit], why: str) -> Stops:
+    """End every unit of ``gang`` still alive: one never sent anywhere at once, the others
+    once their agents have stopped them (the stops to send after the commit)."""
+    stops: Stops = []
+    for unit in gang:
+        if UnitState(unit.state).final:
+            continue
+        unit.error = why
+        if unit.state == UnitState.queued or unit.host_id is None:
+            unit.state, unit.finished_at = UnitState.stopped, utcnow()
+        else:
+            unit.state = UnitState.stopping
+            host = session.get(Host, unit.host_id)
+            if host is not None:
+                stops.append((host.name, unit.id))
+    return stops
+
+
+def requeue(session: Session, workload: Workload, gang: list[Unit]) -> None:
+    """Queue copies of ``gang`` as the workload's next attempt."""
+    workload.restarts += 1
+    workload.attempt += 1
+    workload.position = workload.reason = None
+    session.add_all(_new_unit(workload, u.index, u.name, u.gpu_count,
+                              UnitSpec.model_validate(u.spec)) for u in gang)
 
 
 def handle_lost(session: Session, lost: list[Unit]) -> Stops:
@@ -78,26 +110,11 @@ def handle_lost(session: Session, lost: list[Unit]) -> Stops:
         first = next(u for u in lost if u.workload_id == workload_id)
         if workload is None or first.attempt != workload.attempt:
             continue  # an earlier attempt's unit: already handled
-        gang = session.scalars(select(Unit).where(
-            Unit.workload_id == workload.id, Unit.attempt == workload.attempt)
-            .order_by(Unit.index)).all()
-        for unit in gang:
-            if UnitState(unit.state).final:
-                continue
-            unit.error = f"stopped: unit {first.name} of the same workload was lost"
-            if unit.state == UnitState.queued or unit.host_id is None:
-                unit.state, unit.finished_at = UnitState.stopped, utcnow()
-            else:
-                unit.state = UnitState.stopping
-                host = session.get(Host, unit.host_id)
-                if host is not None:
-                    stops.append((host.name, unit.id))
+        gang = current_gang(session, workload)
+        stops += stop_gang(session, gang,
+                           f"stopped: unit {first.name} of the same workload was lost")
         if workload.on_lost == LostPolicy.restart and workload.restarts < workload.max_restarts:
-            workload.restarts += 1
-            workload.attempt += 1
-            workload.position = workload.reason = None
-            session.add_all(_new_unit(workload, u.index, u.name, u.gpu_count,
-                                      UnitSpec.model_validate(u.spec)) for u in gang)
+            requeue(session, workload, gang)
     return stops
 
 
@@ -112,13 +129,6 @@ def lose(unit: Unit, why: str) -> bool:
     return True
 
 
-def lose_host_units(session: Session, host: Host, why: str) -> Stops:
-    """Every unit still on ``host`` is gone with it; their workloads' policies apply."""
-    units = session.scalars(select(Unit).where(
-        Unit.host_id == host.id, Unit.state.not_in(FINAL_UNIT_STATES))).all()
-    return handle_lost(session, [u for u in units if lose(u, why)])
-
-
 def send_stops(dispatcher: Dispatcher, stops: Stops) -> None:
     """Best effort: an agent that misses a stop is told again when it next reports the unit,
     which has ended for the control plane."""
@@ -127,17 +137,3 @@ def send_stops(dispatcher: Dispatcher, stops: Stops) -> None:
             dispatcher.stop_unit(host_name, unit_id)
         except Unavailable:
             continue
-
-
-def declare_dead_hosts(session: Session, settings: Settings, dispatcher: Dispatcher) -> None:
-    """Hosts offline for ``host_dead_seconds`` lose their units; until then those units keep
-    their GPUs, as the host may come back with them still running."""
-    cutoff = utcnow() - timedelta(seconds=settings.host_dead_seconds)
-    busy = select(Unit.host_id).where(Unit.state.not_in(FINAL_UNIT_STATES))
-    dead = session.scalars(select(Host).where(Host.last_seen_at < cutoff, Host.id.in_(busy)))
-    stops: Stops = []
-    for host in dead.all():
-        stops += lose_host_units(session, host, f"host {host.name} declared dead: silent for "
-                                                f"{settings.host_dead_seconds:g} s")
-    session.commit()
-    send_stops(dispatcher, stops)

@@ -72,7 +72,8 @@ def container_kwargs(spec: UnitSpec) -> dict[str, Any]:
         "working_dir": spec.working_dir,
         "init": True,  # docker-init as PID 1 passes SIGTERM on, so stop is not a timeout
         "detach": True,
-        "ports": {f"{port}/tcp": None for port in spec.ports},
+        "ports": {f"{port}/tcp": None for port in spec.ports}
+        | ({f"{spec.host_port}/tcp": spec.host_port} if spec.host_port else {}),
         # As on Docker Desktop: units reach services of their host (JupyterHub's API, say).
         "extra_hosts": {"host.docker.internal": "host-gateway"},
         "mounts": [_mount(m.source, m.target, m.read_only) for m in spec.mounts],

@@ -114,7 +114,7 @@ class ProcessRuntime(Runtime):
         report = UnitReport(
             unit_id=unit_id,
             state=ObservedState.starting,
-            ports={port: port for port in spec["ports"]},
+            ports={port: port for port in [*spec["ports"], spec.get("host_port") or 0] if port},
         )
         started = _read_json(unit_dir / "pid")
         if started is None:

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from dllab.api.deps import (
+    ContextDep,
+    CurrentUser,
+    DispatcherDep,
+    IdPath,
+    Limit,
+    Offset,
+    SessionDep,
+    SettingsDep,
+)
+from dllab.api.units import Tail, log_response
+from dllab.errors import BadRequest, PayloadTooLarge
+from dllab.protocol import UnitState
+from dllab.schemas.common import Page
+from dllab.schemas.jobs import CodeUpload, JobCreate, JobPublic, JobStatus
+from dllab.schemas.users import USERNAME_PATTERN
+from dllab.services import code_uploads, jobs, units
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+ReplicaQuery = Annotated[str | None, Query(
+    pattern=r"^(chief|worker|ps|evaluator)-\d{1,2}$",
+    description="role-index, e.g. worker-1; default the chief (or worker-0 without one)")]
+
+
+@router.get("", response_model=Page[JobPublic])
+def list_jobs(user: CurrentUser, session: SessionDep, settings: SettingsDep,
+              offset: Offset = 0, limit: Limit = 100, status: JobStatus | None = None,
+              owner: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)]
+              = None) -> Page[JobPublic]:
+    """Your jobs, newest first (everyone's, for an admin), finished ones included; filter
+    by ``status`` and (admins) ``owner``."""
+    rows, count = jobs.list_jobs(session, user, offset, limit, status, owner)
+    return Page(data=[jobs.to_public(session, settings, j) for j in rows], count=count)
+
+
+@router.post("", response_model=JobPublic, status_code=201)
+def submit_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+               dispatcher: DispatcherDep) -> JobPublic:
+    """Submit a distributed TensorFlow job. Every replica is placed at once or the job
+    waits (``queued``, with its position and reason); each replica gets its TF_CONFIG and
+    ``DLLAB_*`` folders. Poll until ``succeeded``, ``failed`` or ``cancelled``."""
+    job = jobs.submit(session, settings, dispatcher, user, body)
+    return jobs.to_public(session, settings, job)
+
+
+@router.post("/code", response_model=CodeUpload, status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}})
+async def upload_code(request: Request, user: CurrentUser, settings: SettingsDep) -> CodeUpload:
+    """Upload a job's code: the request body is a .tar.gz (any content type, e.g.
+    application/gzip or application/octet-stream). Name the answer's ``id`` in a
+    job as ``code: {"upload": ID}``; it is mounted read-only at /dllab/code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "code.tar.gz"
+        size = 0
+        with archive.open("wb") as file:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > code_uploads.MAX_UPLOAD:
+                    raise PayloadTooLarge(f"the archive is over {code_uploads.MAX_UPLOAD} bytes",
+                                          reason="archive_too_large")
+                file.write(chunk)
+        if size == 0:
+            raise BadRequest("the body must be a .tar.gz archive; it was empty",
+                             reason="bad_archive")
+        return await run_in_threadpool(code_uploads.store, settings, user, archive)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: IdPath, user: CurrentUser, session: SessionDep,
+            settings: SettingsDep) -> JobPublic:
+    """One job: status and reason, every replica (host, GPUs, TF_CONFIG, exit code),
+    restarts with the step each resumed from, timed phases."""
+    return jobs.to_public(session, settings, jobs.get(session, user, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+               dispatcher: DispatcherDep) -> JobPublic:
+    """Stop every replica and free their GPUs; the record, logs and artifacts stay."""
+    return jobs.to_public(session, settings,
+                          jobs.cancel(session, settings, dispatcher, user, job_id))
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, response_model=None,
+            responses={200: {"content": {"text/plain": {}}}})
+async def job_logs(job_id: IdPath, user: CurrentUser, context: ContextDep,
+                   replica: ReplicaQuery = None,
+                   attempt: Annotated[int | None, Query(ge=1, le=1000, description=(
+                       "default the current attempt"))] = None,
+                   tail: Tail = None,
+                   follow: bool = False) -> PlainTextResponse | StreamingResponse:
+    """One replica's output, timestamped lines, kept after the job ends. ``follow`` streams
+    new lines while the replica runs; ``tail`` starts from the last N lines."""
+
+    def unit_id() -> str:
+        with context.sessions() as session:
+            return jobs.replica_unit(session, jobs.get(session, user, job_id),
+                                     replica, attempt).id
+
+    unit = await run_in_threadpool(unit_id)
+
+    def running() -> bool:
+        with context.sessions() as session:
+            return not UnitState(units.get_unit(session, user, unit).state).final
+
+    return await log_response(context, unit, running, tail, follow)

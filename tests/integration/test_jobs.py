@@ -1,0 +1,215 @@
+"""Training jobs for real: ``dllab up`` (docker runtime, runtime image, 4 simulated GPUs)
+plus a second agent (``dllab agent``, 2 simulated GPUs), running the examples in
+``examples/`` on TensorFlow: a multi-worker-mirrored job spread over both hosts reaches 90%
+on the digits; a parameter-server job succeeds and its ps is stopped; a worker killed
+mid-training restarts the gang from its checkpoint; cancel frees every GPU and container;
+an agent that dies mid-job leaves no GPU allocated."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab_fixture import Lab, eventually, running_lab
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MWMS = {"name": "digits-mwms", "image": "dllab/runtime:tf-cpu",
+        "command": ["python", "digits_mwms.py"], "strategy": "multi_worker_mirrored",
+        # 2 GPUs each: 6 in all, more than either host has, so the gang spans both.
+        "replicas": {"chief": {"count": 1, "gpus": 2}, "worker": {"count": 2, "gpus": 2}},
+        "env": {"STEPS": "600"}, "checkpoint": {"every_steps": 100}, "max_restarts": 2}
+PS = {**MWMS, "name": "digits-ps", "command": ["python", "digits_ps.py"],
+      "strategy": "parameter_server",
+      "replicas": {"chief": {"count": 1}, "worker": {"count": 2, "gpus": 2},
+                   "ps": {"count": 1}}}
+
+
+@dataclass
+class JobsLab:
+    lab: Lab
+    user: httpx.Client
+    code: str  # the examples, uploaded
+    second_agent: subprocess.Popen[bytes]
+    second_state: Path
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.user.post("/api/v1/jobs", json={**body, "code": {"upload": self.code}})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self.user.get(f"/api/v1/jobs/{job_id}").json()
+
+    def wait(self, job_id: str, *statuses: str, timeout: float = 300) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            job = self.get(job_id)
+            assert job["status"] in (*statuses, "queued", "starting", "running",
+                                     "restarting"), self.explain(job)
+            return job if job["status"] in statuses else None
+
+        return eventually(reached, f"job {job_id} {'/'.join(statuses)}", timeout)
+
+    def log(self, job_id: str, replica: str, attempt: int | None = None) -> str:
+        params: dict[str, Any] = {"replica": replica}
+        if attempt:
+            params["attempt"] = attempt
+        answer = self.user.get(f"/api/v1/jobs/{job_id}/logs", params=params)
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    def explain(self, job: dict[str, Any]) -> str:
+        logs = {r["name"]: self.log(job["id"], r["name"])[-3000:] for r in job["replicas"]}
+        return json.dumps({"job": job, "logs": logs}, indent=1, default=str)
+
+
+def _examples_archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(EXAMPLES.glob("*.py")):
+            tar.add(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def jobs_lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsLab]:
+    folder = tmp_path_factory.mktemp("jobs-lab")
+    # Exits and dead hosts are seen within seconds.
+    with running_lab(docker_client, folder, HEARTBEAT_SECONDS="1", HOST_OFFLINE_SECONDS="4",
+                     HOST_DEAD_SECONDS="8", SCHEDULER_SECONDS="1") as lab:
+        token = lab.admin.post("/hosts", json={"name": "gpu-2"}).json()["token"]
+        state = folder / "gpu-2"
+        env = {**os.environ, "DLLAB_HOST_TOKEN": token,
+               "DLLAB_VOLUME_ROOTS": str(lab.home / "artifacts")}
+        with (folder / "gpu-2.log").open("wb") as log:
+            second = subprocess.Popen(
+                [sys.executable, "-m", "dllab.cli", "agent", "--server", lab.api, "--runtime",
+                 "docker", "--simulate-gpus", "2", "--state-dir", str(state), "--address",
+                 "127.0.0.1", "--workspace-root", str(folder / "gpu-2-workspaces")],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            eventually(lambda: any(h["name"] == "gpu-2" and h["status"] == "online"
+                                   for h in lab.admin.get("/hosts").json()["data"]),
+                       "the second agent online", timeout=60)
+            user = lab.add_user("trainer")
+            upload = user.post("/api/v1/jobs/code", content=_examples_archive(),
+                               headers={"Content-Type": "application/gzip"})
+            assert upload.status_code == 201, upload.text
+            yield JobsLab(lab, user, upload.json()["id"], second, state)
+        finally:
+            if second.poll() is None:
+                os.killpg(second.pid, signal.SIGINT)
+                second.wait(30)
+            agent_id = state / "agent-id"
+            if agent_id.exists():
+                for container in docker_client.containers.list(all=True, filters={
+                        "label": f"dllab.agent={agent_id.read_text().strip()}"}):
+                    container.remove(force=True)
+
+
+def no_containers(docker_client: Any, job: dict[str, Any]) -> bool:
+    units = {r["unit"] for r in job["replicas"]}
+    return not [c for c in docker_client.containers.list(all=True, filters={
+        "label": "dllab.kind=job"}) if c.labels.get("dllab.unit") in units]
+
+
+def allocated_gpus(lab: Lab) -> int:
+    hosts = lab.admin.get("/cluster").json()["hosts"]
+    return sum(1 for h in hosts for g in h["gpus"] if g["held_by"])
+
+
+def test_multi_worker_mirrored_job_spans_hosts_and_reaches_90_percent(jobs_lab, docker_client):
+    job = jobs_lab.submit(MWMS)
+    job = jobs_lab.wait(job["id"], "succeeded")
+    hosts = {r["host"] for r in job["replicas"]}
+    assert len(hosts) == 2 and "gpu-2" in hosts, job
+    for replica in job["replicas"]:
+        assert [g["visible_index"] for g in replica["gpus"]] == [0, 1]
+        log = jobs_lab.log(job["id"], replica["name"])
+        assert re.search(r"^\S+ training 600 steps on 3 replicas", log, re.MULTILINE), log
+        assert f"'type': '{replica['role']}', 'index': {replica['index']}" in log
+    chief_log = jobs_lab.log(job["id"], "chief-0")
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", chief_log).group(1))
+    assert accuracy >= 0.90, chief_log
+    artifacts = Path(job["artifacts"])
+    assert json.loads((artifacts / "output" / "metrics.json").read_text())["steps"] == 600
+    assert (artifacts / "output" / "model" / "saved_model.pb").exists()
+    assert list((artifacts / "logs").glob("events.out.tfevents.*"))
+    assert (artifacts / "checkpoints" / "checkpoint").exists()
+    assert job["restarts"] == 0 and job["finished_at"]
+    eventually(lambda: no_containers(docker_client, job), "the replicas' containers gone", 30)
+
+
+def test_parameter_server_job_succeeds_and_its_ps_is_gone(jobs_lab, docker_client):
+    job = jobs_lab.submit(PS)
+    job = jobs_lab.wait(job["id"], "succeeded")
+    chief_log = jobs_lab.log(job["id"], "chief-0")
+    assert "test accuracy" in chief_log, chief_log
+    by_name = {r["name"]: r for r in job["replicas"]}
+    assert "ps 0 serving" in jobs_lab.log(job["id"], "ps-0")
+    assert "worker 1 serving" in jobs_lab.log(job["id"], "worker-1")
+
+    def ps_stopped() -> bool:
+        return jobs_lab.get(job["id"])["replicas"][3]["state"] == "stopped"
+
+    eventually(ps_stopped, "the parameter server stopped", 30)
+    assert by_name["ps-0"]["tf_config"]["task"] == {"type": "ps", "index": 0}
+    eventually(lambda: no_containers(docker_client, job), "the replicas' containers gone", 30)
+
+
+def test_a_killed_worker_restarts_the_job_from_its_checkpoint(jobs_lab, docker_client):
+    job = jobs_lab.submit({**MWMS, "name": "chaos", "env": {"STEPS": "1200"}})
+    eventually(lambda: "checkpoint saved at step 200" in jobs_lab.log(job["id"], "chief-0"),
+               "a checkpoint at step 200", 240)
+    worker = jobs_lab.get(job["id"])["replicas"][2]
+    [container] = docker_client.containers.list(filters={"label": f"dllab.unit={worker['unit']}"})
+    container.kill()
+    job = jobs_lab.wait(job["id"], "succeeded", timeout=400)
+    assert job["restarts"] == 1 and job["attempt"] == 2
+    [restart] = job["restart_history"]
+    assert restart["resumed_from_step"] >= 200
+    assert "worker-1" in restart["reason"], restart
+    resumed = jobs_lab.log(job["id"], "chief-0")
+    step = int(re.search(r"resumed from step (\d+)", resumed).group(1))
+    assert step == restart["resumed_from_step"] > 0
+    assert "starting from step 0" in jobs_lab.log(job["id"], "chief-0", attempt=1)
+    assert "test accuracy" in resumed
+
+
+def test_cancel_frees_every_gpu_within_10_s_and_leaves_no_container(jobs_lab, docker_client):
+    job = jobs_lab.submit({**MWMS, "name": "cancelled", "env": {"STEPS": "100000"}})
+    jobs_lab.wait(job["id"], "running", timeout=120)
+    assert allocated_gpus(jobs_lab.lab) == 6
+    cancelled = jobs_lab.user.post(f"/api/v1/jobs/{job['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    eventually(lambda: allocated_gpus(jobs_lab.lab) == 0, "every GPU free", timeout=10)
+    eventually(lambda: no_containers(docker_client, job), "no container left", timeout=10)
+    job = jobs_lab.get(job["id"])
+    assert {r["state"] for r in job["replicas"]} == {"stopped"}
+
+
+def test_an_agent_that_dies_mid_job_leaves_no_gpu_allocated(jobs_lab):
+    job = jobs_lab.submit({**MWMS, "name": "orphaned", "env": {"STEPS": "100000"},
+                           "max_restarts": 1})
+    jobs_lab.wait(job["id"], "running", timeout=120)
+    os.killpg(jobs_lab.second_agent.pid, signal.SIGKILL)  # the host goes silent
+    jobs_lab.second_agent.wait()
+    # Declared dead: its replica is lost, the gang restarts, and the new attempt waits,
+    # as 6 GPUs no longer exist; the surviving host's replicas are stopped meanwhile.
+    job = jobs_lab.wait(job["id"], "restarting", timeout=60)
+    assert "declared dead" in job["restart_history"][0]["reason"], job
+    eventually(lambda: allocated_gpus(jobs_lab.lab) == 0, "no GPU allocated", timeout=30)
+    job = jobs_lab.user.post(f"/api/v1/jobs/{job['id']}/cancel").json()
+    assert job["status"] == "cancelled"
