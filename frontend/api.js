@@ -43,15 +43,21 @@ function describe(data, response) {
 
 /**
  * Call the API. `path` is relative to /api/v1 ("hosts", "tokens/3").
- * Options: method, body (sent as JSON), redirectOn401 (default true).
- * Answers the parsed JSON (null for 204); throws ApiError with the server's `detail`.
+ * Options: method, body (sent as JSON), raw (a Blob or File sent as it is, such as a
+ * .tar.gz), text (answer the body as text: logs), redirectOn401 (default true).
+ * Answers the parsed JSON (null for 204), or the text; throws ApiError with the server's
+ * `detail`.
  */
-export async function api(path, { method = "GET", body, redirectOn401 = true } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(path, { method = "GET", body, raw, text = false,
+  redirectOn401 = true } = {}) {
+  const headers = { Accept: text ? "text/plain" : "application/json" };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  } else if (raw !== undefined) {
+    headers["Content-Type"] = "application/octet-stream";
+    init.body = raw;
   }
   if (!SAFE_METHODS.has(method)) {
     const csrf = readCookie(CSRF_COOKIE);
@@ -64,6 +70,7 @@ export async function api(path, { method = "GET", body, redirectOn401 = true } =
     throw new ApiError(0, "The control plane cannot be reached. Check that it runs and try again.",
       "network");
   }
+  if (response.ok && text) return response.text();
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const error = new ApiError(response.status, describe(data, response), data && data.reason);

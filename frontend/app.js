@@ -1,5 +1,5 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/environments, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/secrets, #/login).
+// (#/environments, #/jobs, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/secrets, #/login).
 // Each page module exports `mount(container, context)` and may return a cleanup function
 // (timers, listeners). Routes marked `admin` are left out of the nav for other users, and
 // send them home; routes with a `nav` (the nav entry they belong to) are left out of the
@@ -18,6 +18,9 @@ import * as secretsPage from "./pages/secrets.js";
 import * as environmentsPage from "./pages/environments.js";
 import * as environmentFormPage from "./pages/environment_form.js";
 import * as environmentDetailPage from "./pages/environment_detail.js";
+import * as jobsPage from "./pages/jobs.js";
+import * as jobFormPage from "./pages/job_form.js";
+import * as jobDetailPage from "./pages/job_detail.js";
 
 const DEFAULT_ROUTE = "/environments";
 // JupyterHub's prefix: it sends users who are not signed in to #/login?next=/jupyter/...
@@ -26,6 +29,8 @@ const ROUTES = {
   "/environments": { page: environmentsPage, title: "Environments" },
   "/environments/new": { page: environmentFormPage, title: "New environment",
     nav: "/environments" },
+  "/jobs": { page: jobsPage, title: "Jobs" },
+  "/jobs/new": { page: jobFormPage, title: "Submit a job", nav: "/jobs" },
   "/hosts": { page: hostsPage, title: "Hosts" },
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
@@ -36,6 +41,7 @@ const ROUTES = {
 const PARAM_ROUTES = [
   { pattern: /^\/environments\/([^/]+)$/, page: environmentDetailPage, title: "Environment",
     nav: "/environments" },
+  { pattern: /^\/jobs\/([^/]+)$/, page: jobDetailPage, title: "Job", nav: "/jobs" },
 ];
 
 /** The route of `path` with its parameters: {route, args}, or null. */

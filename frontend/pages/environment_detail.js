@@ -2,7 +2,7 @@
 // command, its GPUs and volumes, the timed phases of its latest start and the last lines
 // of its unit's log; live while it is on its way up or down. Stop, start and delete.
 
-import { api, ApiError } from "../api.js";
+import { api } from "../api.js";
 import {
   alertBox, badge, count, emptyState, formatFullDate, h, keepFocus, refreshRelativeTimes,
   relativeTime, shortUuid, spinnerText,
@@ -65,24 +65,6 @@ function sshAccess(env) {
     h("a", { href: "#/ssh-keys" }, "SSH keys page"), ", then stop and start it again.");
 }
 
-/**
- * The API client reads JSON; a unit's log is text. Read it here, and on an error ask again
- * through api() for the API's message (and its handling of an ended session).
- */
-async function fetchText(path) {
-  let response;
-  try {
-    response = await fetch(new URL(`api/v1/${path}`, document.baseURI), {
-      credentials: "same-origin", cache: "no-store", headers: { Accept: "text/plain" } });
-  } catch {
-    throw new ApiError(0, "The control plane cannot be reached. Check that it runs and try "
-      + "again.", "network");
-  }
-  if (response.ok) return response.text();
-  await api(path);
-  throw new ApiError(response.status, `${response.status} ${response.statusText || "error"}`);
-}
-
 export function mount(container, { args, navigate }) {
   const id = args[0];
   let lastData = null;
@@ -132,7 +114,8 @@ export function mount(container, { args, navigate }) {
     const unit = env.unit;
     logRefresh.disabled = true;
     try {
-      const text = await fetchText(`units/${encodeURIComponent(unit)}/logs?tail=${LOG_LINES}`);
+      const text = await api(`units/${encodeURIComponent(unit)}/logs?tail=${LOG_LINES}`,
+        { text: true });
       if (stopped) return;
       logNote.textContent = ` · last ${LOG_LINES} lines of unit ${unit}`;
       logView.textContent = text || "(nothing yet)";

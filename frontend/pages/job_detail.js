@@ -1,0 +1,205 @@
+// One job (#/jobs/<id>): its status and reason, settings, the timed start of its current
+// attempt, every replica (host, address, physical and visible GPUs, exit code, TF_CONFIG),
+// its restarts with the step each resumed from, and a replica's log. Live while it runs.
+
+import { api } from "../api.js";
+import {
+  alertBox, emptyState, formatFullDate, h, keepFocus, refreshRelativeTimes, relativeTime,
+  spinnerText,
+} from "../ui.js";
+import { gpuMapping, livePoller, queueText, refreshText } from "./environment_parts.js";
+import { cancelJob, isBusy, replicaSummary, statusBadge } from "./job_parts.js";
+
+const LOG_LINES = 300;
+
+function metaItem(label, value) {
+  return h("div", { class: "meta-item" }, h("dt", {}, label),
+    h("dd", {}, value === null || value === undefined || value === ""
+      ? h("span", { class: "muted" }, "—") : value));
+}
+
+function phaseList(phases) {
+  return h("ol", { class: "phase-timeline", "aria-label": "Phases of the current attempt" },
+    phases.map((phase) => h("li", {
+      class: `phase ${phase.at ? "phase-done" : "phase-pending"}`, "data-testid": "phase" },
+    h("span", { class: "phase-dot", "aria-hidden": "true" }),
+    h("span", { class: "phase-name" }, phase.name),
+    h("span", { class: "phase-seconds" }, phase.seconds === null
+      ? (phase.at ? "" : "not yet") : `+${phase.seconds.toFixed(1)} s`),
+    phase.at ? h("time", { class: "phase-at muted", datetime: phase.at,
+      title: formatFullDate(phase.at) }, new Date(phase.at).toLocaleTimeString()) : null)));
+}
+
+function replicaTable(job) {
+  return h("div", { class: "table-scroll" }, h("table", { class: "table" },
+    h("caption", { class: "visually-hidden" }, "Replicas"),
+    h("thead", {}, h("tr", {}, ["Replica", "State", "Host", "Address", "GPUs", "Exit",
+      "TF_CONFIG"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, job.replicas.map((r) => h("tr", { "data-testid": "job-replica",
+      dataset: { replica: r.name } },
+    h("th", { scope: "row", class: "cell-strong" }, r.name),
+    h("td", {}, r.state, r.error ? h("div", { class: "cell-note muted" }, r.error) : null),
+    h("td", {}, r.host || h("span", { class: "muted" }, "not placed")),
+    h("td", {}, r.address ? h("code", {}, r.address) : h("span", { class: "muted" }, "—")),
+    h("td", {}, r.gpus.length ? h("span", { class: "unit-gpus" }, r.gpus.map((g) =>
+      h("span", { class: "gpu-chip", title: `${gpuMapping(g)}${g.simulated ? " (simulated)"
+        : ""}` }, `${g.index}→${g.visible_index}`))) : h("span", { class: "muted" }, "none")),
+    h("td", {}, r.exit_code === null ? "—" : String(r.exit_code)),
+    h("td", {}, r.tf_config ? h("details", { class: "tf-config" },
+      h("summary", {}, r.address ? "show" : "show (addresses pending)"),
+      h("pre", { "data-testid": "job-tf-config" }, JSON.stringify(r.tf_config, null, 1)))
+      : h("span", { class: "muted" }, "none (one replica)")))))));
+}
+
+function restartList(job) {
+  if (!job.restart_history.length) return h("p", { class: "muted" }, "No restarts.");
+  return h("ol", { class: "plain-list" }, job.restart_history.map((r) => h("li",
+    { "data-testid": "job-restart" },
+    h("strong", {}, `Attempt ${r.attempt}`), ` — ${r.reason}; `,
+    r.resumed_from_step === null ? "no checkpoint: started over"
+      : `resumed from step ${r.resumed_from_step}`,
+    h("span", { class: "muted", title: formatFullDate(r.at) }, ` · ${relativeTime(r.at)}`))));
+}
+
+export function mount(container, { args }) {
+  const id = args[0];
+  let job = null;
+  let lastData = null;
+  let live = null;
+  let stopped = false;
+
+  const title = h("h1", {}, "Job");
+  const headBadge = h("span", { class: "head-badge" });
+  const headActions = h("div", { class: "env-head-actions" });
+  const problem = h("div", { class: "page-problem" });
+  const body = h("div", { class: "env-detail", "aria-busy": "true" },
+    spinnerText("Loading the job…"));
+  const status = h("p", { class: "refresh-note muted" });
+  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
+
+  const replicaPick = h("select", { "aria-label": "Replica", "data-testid": "job-log-replica" });
+  const logView = h("pre", { class: "log-view", tabindex: "0", "aria-label": "Log",
+    "data-testid": "job-log" });
+  const logRefresh = h("button", { type: "button", class: "btn btn-secondary btn-small" },
+    "Refresh log");
+  const logCard = h("section", { class: "card", "aria-labelledby": "job-log-title" },
+    h("div", { class: "card-head" },
+      h("h2", { id: "job-log-title", class: "card-title" }, "Log",
+        h("span", { class: "muted card-title-note" }, ` · last ${LOG_LINES} lines`)),
+      h("div", { class: "env-actions" }, replicaPick, logRefresh)),
+    logView);
+
+  async function loadLog() {
+    if (!replicaPick.value) return;
+    logRefresh.disabled = true;
+    try {
+      const text = await api(`jobs/${encodeURIComponent(id)}/logs?replica=`
+        + `${encodeURIComponent(replicaPick.value)}&tail=${LOG_LINES}`, { text: true });
+      if (stopped) return;
+      logView.textContent = text || "(nothing yet)";
+      logView.scrollTop = logView.scrollHeight;
+    } catch (error) {
+      if (stopped || error.handled) return;
+      logView.replaceChildren(alertBox(`Could not load the log: ${error.message}`));
+    } finally {
+      logRefresh.disabled = false;
+    }
+  }
+  logRefresh.addEventListener("click", loadLog);
+  replicaPick.addEventListener("change", loadLog);
+
+  function show() {
+    body.setAttribute("aria-busy", "false");
+    title.textContent = job.name;
+    document.title = `${job.name} · Jobs · DLLab`;
+    headBadge.replaceChildren(statusBadge(job));
+    const cancel = h("button", { type: "button", class: "btn btn-secondary btn-danger-text",
+      "aria-label": `Cancel job ${job.name}` }, "Cancel");
+    cancel.addEventListener("click", async () => {
+      if (await cancelJob(job, cancel, say)) live.refresh();
+    });
+    keepFocus(headActions, () => headActions.replaceChildren(...(isBusy(job) ? [cancel] : [])));
+    const names = job.replicas.map((r) => r.name);
+    if (names.join() !== [...replicaPick.options].map((o) => o.value).join()) {
+      const was = replicaPick.value;
+      replicaPick.replaceChildren(...names.map((n) => h("option", { value: n,
+        selected: n === was }, n)));
+    }
+    const reason = job.status === "queued" ? queueText(job.position, job.reason) : job.reason;
+    body.replaceChildren(
+      h("section", { class: "card", "aria-label": "Overview" },
+        h("dl", { class: "host-meta env-meta" },
+          metaItem("Status", statusBadge(job)),
+          metaItem("Reason", reason ? h("span", { class: job.status === "failed"
+            ? "text-danger" : null, "data-testid": "job-reason" }, reason) : null),
+          metaItem("Strategy", job.spec.strategy),
+          metaItem("Replicas", replicaSummary(job.spec)),
+          metaItem("Image", h("code", {}, job.spec.image)),
+          metaItem("Command", h("code", {}, job.spec.command.join(" "))),
+          metaItem("Attempt", `${job.attempt} · ${job.restarts} of ${job.max_restarts} `
+            + "restarts used"),
+          metaItem("Artifacts", h("code", {}, job.artifacts)),
+          metaItem("Owner", job.owner),
+          metaItem("Submitted", relativeTime(job.created_at)),
+          metaItem("Finished", job.finished_at ? relativeTime(job.finished_at) : null))),
+      h("section", { class: "card", "aria-labelledby": "job-replicas-title" },
+        h("h2", { id: "job-replicas-title", class: "card-title" }, "Replicas",
+          h("span", { class: "muted card-title-note" }, " · the current attempt")),
+        replicaTable(job)),
+      h("section", { class: "card", "aria-labelledby": "job-phases-title" },
+        h("h2", { id: "job-phases-title", class: "card-title" }, "Start",
+          h("span", { class: "muted card-title-note" }, " · the current attempt, timed")),
+        phaseList(job.phases)),
+      h("section", { class: "card", "aria-labelledby": "job-restarts-title" },
+        h("h2", { id: "job-restarts-title", class: "card-title" }, "Restarts"),
+        restartList(job)),
+      logCard);
+  }
+
+  async function load(signal) {
+    try {
+      const found = await api(`jobs/${encodeURIComponent(id)}`);
+      if (signal.aborted) return true;
+      job = found;
+      const text = JSON.stringify(found);
+      const first = lastData === null;
+      if (text !== lastData) show();
+      else refreshRelativeTimes(body);
+      lastData = text;
+      say(null);
+      if (first || isBusy(job)) loadLog();
+      const busy = isBusy(job);
+      status.textContent = refreshText(busy);
+      return busy;
+    } catch (error) {
+      if (signal.aborted || error.handled) return false;
+      body.setAttribute("aria-busy", "false");
+      if (error.status === 404 || error.status === 422) {
+        live.stop();
+        status.textContent = "";
+        body.replaceChildren(emptyState("No such job", "Back to ",
+          h("a", { href: "#/jobs" }, "Jobs"), "."));
+        return false;
+      }
+      say(alertBox(`Could not load the job: ${error.message}`));
+      if (lastData === null) body.replaceChildren();
+      return false;
+    }
+  }
+
+  container.replaceChildren(
+    h("div", { class: "page-header" },
+      h("div", {},
+        h("p", { class: "breadcrumb" }, h("a", { href: "#/jobs" }, "← Jobs")),
+        h("div", { class: "env-title" }, title, headBadge)),
+      headActions),
+    problem,
+    body,
+    status);
+
+  live = livePoller(load);
+  return () => {
+    stopped = true;
+    live.stop();
+  };
+}
