@@ -321,3 +321,24 @@ export function pageSize(params, fallback, most = 500) {
   const asked = Number.parseInt(params ? params.get("per_page") : "", 10);
   return Number.isInteger(asked) && asked >= 1 ? Math.min(asked, most) : fallback;
 }
+
+/** One "label: value" of a detail page's overview (a dash when the value is empty). */
+export function metaItem(label, value) {
+  return h("div", { class: "meta-item" }, h("dt", {}, label),
+    h("dd", {}, value === null || value === undefined || value === ""
+      ? h("span", { class: "muted" }, "—") : value));
+}
+
+/** A start's phases ({name, at, seconds}), each with its time and the time since the last. */
+export function phaseTimeline(phases, label) {
+  return h("ol", { class: "phase-timeline", "aria-label": label },
+    phases.map((phase) => h("li", {
+      class: `phase ${phase.at ? "phase-done" : "phase-pending"}`,
+      dataset: { phase: phase.name }, "data-testid": "phase" },
+    h("span", { class: "phase-dot", "aria-hidden": "true" }),
+    h("span", { class: "phase-name" }, phase.name),
+    h("span", { class: "phase-seconds" }, phase.seconds === null || phase.seconds === undefined
+      ? (phase.at ? "" : "not yet") : `+${phase.seconds.toFixed(1)} s`),
+    phase.at ? h("time", { class: "phase-at muted", datetime: phase.at,
+      title: formatFullDate(phase.at) }, new Date(phase.at).toLocaleTimeString()) : null)));
+}

@@ -4,8 +4,8 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, badge, count, emptyState, formatFullDate, h, keepFocus, refreshRelativeTimes,
-  relativeTime, shortUuid, spinnerText,
+  alertBox, badge, count, emptyState, h, keepFocus, metaItem, phaseTimeline,
+  refreshRelativeTimes, relativeTime, shortUuid, spinnerText,
 } from "../ui.js";
 import {
   actionButtons, gpuMapping, isBusy, jupyterLink, leaveFlash, livePoller, queueText,
@@ -13,25 +13,6 @@ import {
 } from "./environment_parts.js";
 
 const LOG_LINES = 200;
-
-function metaItem(label, value) {
-  return h("div", { class: "meta-item" }, h("dt", {}, label),
-    h("dd", {}, value === null || value === undefined || value === ""
-      ? h("span", { class: "muted" }, "—") : value));
-}
-
-function phaseTimeline(phases) {
-  return h("ol", { class: "phase-timeline", "aria-label": "Phases of the latest start" },
-    phases.map((phase) => h("li", {
-      class: `phase ${phase.at ? "phase-done" : "phase-pending"}`,
-      dataset: { phase: phase.name }, "data-testid": "phase" },
-    h("span", { class: "phase-dot", "aria-hidden": "true" }),
-    h("span", { class: "phase-name" }, phase.name),
-    h("span", { class: "phase-seconds" }, phase.seconds === null || phase.seconds === undefined
-      ? (phase.at ? "" : "not yet") : `+${phase.seconds.toFixed(1)} s`),
-    phase.at ? h("time", { class: "phase-at muted", datetime: phase.at,
-      title: formatFullDate(phase.at) }, new Date(phase.at).toLocaleTimeString()) : null)));
-}
 
 function deviceList(env) {
   if (!env.gpus) return h("p", { class: "muted" }, "No GPUs: CPU only.");
@@ -170,7 +151,7 @@ export function mount(container, { args, navigate }) {
       h("section", { class: "card", "aria-labelledby": "env-phases-title" },
         h("h2", { id: "env-phases-title", class: "card-title" }, "Start",
           h("span", { class: "muted card-title-note" }, " · the latest, timed")),
-        phaseTimeline(env.phases)),
+        phaseTimeline(env.phases, "Phases of the latest start")),
       logCard);
   }
 

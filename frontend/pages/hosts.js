@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, badge, confirmDialog, emptyState, h, hostStatusBadge, keepFocus, poller,
+  alertBox, badge, confirmDialog, emptyState, h, hostStatusBadge, keepFocus, metaItem, poller,
   refreshedText, refreshRelativeTimes, relativeTime, secretPanel, shortUuid, spinnerText,
 } from "../ui.js";
 
@@ -37,12 +37,6 @@ function gpuCard(gpu) {
       h("span", {}, memoryText(used, total)),
       h("span", { class: "muted" }, `${percent}% used`))),
   h("code", { class: "gpu-uuid", title: gpu.uuid }, shortUuid(gpu.uuid)));
-}
-
-function metaItem(label, value) {
-  return h("div", { class: "meta-item" }, h("dt", {}, label),
-    h("dd", {}, value === null || value === undefined || value === ""
-      ? h("span", { class: "muted" }, "—") : value));
 }
 
 function hostCard(host, { isAdmin, onRemove }) {

@@ -4,31 +4,13 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, emptyState, formatFullDate, h, keepFocus, refreshRelativeTimes, relativeTime,
-  spinnerText,
+  alertBox, emptyState, formatFullDate, h, keepFocus, metaItem, phaseTimeline,
+  refreshRelativeTimes, relativeTime, spinnerText,
 } from "../ui.js";
 import { gpuMapping, livePoller, queueText, refreshText } from "./environment_parts.js";
 import { cancelJob, isBusy, replicaSummary, statusBadge } from "./job_parts.js";
 
 const LOG_LINES = 300;
-
-function metaItem(label, value) {
-  return h("div", { class: "meta-item" }, h("dt", {}, label),
-    h("dd", {}, value === null || value === undefined || value === ""
-      ? h("span", { class: "muted" }, "—") : value));
-}
-
-function phaseList(phases) {
-  return h("ol", { class: "phase-timeline", "aria-label": "Phases of the current attempt" },
-    phases.map((phase) => h("li", {
-      class: `phase ${phase.at ? "phase-done" : "phase-pending"}`, "data-testid": "phase" },
-    h("span", { class: "phase-dot", "aria-hidden": "true" }),
-    h("span", { class: "phase-name" }, phase.name),
-    h("span", { class: "phase-seconds" }, phase.seconds === null
-      ? (phase.at ? "" : "not yet") : `+${phase.seconds.toFixed(1)} s`),
-    phase.at ? h("time", { class: "phase-at muted", datetime: phase.at,
-      title: formatFullDate(phase.at) }, new Date(phase.at).toLocaleTimeString()) : null)));
-}
 
 function replicaTable(job) {
   return h("div", { class: "table-scroll" }, h("table", { class: "table" },
@@ -149,7 +131,7 @@ export function mount(container, { args }) {
       h("section", { class: "card", "aria-labelledby": "job-phases-title" },
         h("h2", { id: "job-phases-title", class: "card-title" }, "Start",
           h("span", { class: "muted card-title-note" }, " · the current attempt, timed")),
-        phaseList(job.phases)),
+        phaseTimeline(job.phases, "Phases of the current attempt")),
       h("section", { class: "card", "aria-labelledby": "job-restarts-title" },
         h("h2", { id: "job-restarts-title", class: "card-title" }, "Restarts"),
         restartList(job)),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,22 @@ def _check(response: httpx.Response) -> None:
         except ValueError:
             detail = response.text
         raise click.ClickException(f"{detail} (HTTP {response.status_code})")
+
+
+def follow(api: Api, path: str, describe: Callable[[dict[str, Any]], str],
+           done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
+    """Poll ``path``, printing ``describe`` of it whenever that changes, until ``done``;
+    answers the last state, or None after ``timeout`` seconds."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        current: dict[str, Any] = api.call("GET", path)
+        if describe(current) != last:
+            last = describe(current)
+            click.echo(f"  {last}")
+        if done(current):
+            return current
+        time.sleep(0.5)
+    return None
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dllab.cli.client import Api, table
+from dllab.cli.client import Api, follow, table
 
 STEADY = {"running", "stopped", "failed"}
 
@@ -121,19 +120,13 @@ def _volume(text: str) -> dict[str, Any]:
 
 def _follow(api: Api, environment_id: str, timeout: float = 3600) -> None:
     """Print each change of state until it runs, stops or fails."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        current = api.call("GET", f"/environments/{environment_id}")
-        if _state(current) != last:
-            last = _state(current)
-            click.echo(f"  {last}")
-        if current["state"] in STEADY:
-            _print(current)
-            if current["state"] == "failed":
-                raise click.ClickException("the environment failed")
-            return
-        time.sleep(0.5)
-    raise click.ClickException("still not running; `dllab env show` tells where it is")
+    current = follow(api, f"/environments/{environment_id}", _state,
+                     lambda e: e["state"] in STEADY, timeout)
+    if current is None:
+        raise click.ClickException("still not running; `dllab env show` tells where it is")
+    _print(current)
+    if current["state"] == "failed":
+        raise click.ClickException("the environment failed")
 
 
 def _state(e: dict[str, Any]) -> str:

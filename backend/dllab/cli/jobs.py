@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import re
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from dllab.cli.client import Api, table
+from dllab.cli.client import Api, follow, table
 
 ENDED = {"succeeded", "failed", "cancelled"}
 SKIPPED = {"__pycache__", ".git", ".ipynb_checkpoints"}
@@ -138,19 +137,13 @@ def _pack(folder: Path) -> bytes:
 
 def _follow(api: Api, job_id: str, timeout: float = 86_400) -> None:
     """Print each change of status until every replica runs, or the job has ended."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        current = api.call("GET", f"/jobs/{job_id}")
-        if _status(current) != last:
-            last = _status(current)
-            click.echo(f"  {last}")
-        if current["status"] == "running" or current["status"] in ENDED:
-            _print(current)
-            if current["status"] == "failed":
-                raise click.ClickException("the job failed")
-            return
-        time.sleep(0.5)
-    raise click.ClickException("still not running; `dllab job show` tells where it is")
+    current = follow(api, f"/jobs/{job_id}", _status,
+                     lambda j: j["status"] == "running" or j["status"] in ENDED, timeout)
+    if current is None:
+        raise click.ClickException("still not running; `dllab job show` tells where it is")
+    _print(current)
+    if current["status"] == "failed":
+        raise click.ClickException("the job failed")
 
 
 def _status(j: dict[str, Any]) -> str:
