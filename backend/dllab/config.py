@@ -104,12 +104,27 @@ class Settings(BaseSettings):
         description="Host folders under which environments may mount volumes (e.g. NFS "
                     "mounts), as a JSON list; empty: no host-path volumes. Agents check "
                     "again against their own --volume-root.")
+    tensorboard_idle_minutes: float = Field(
+        default=30, gt=0,
+        description="A job's TensorBoard nobody has opened this long is stopped (it starts "
+                    "again on demand).")
     artifact_root: Path | None = Field(
         default=None,
         description="The artifact store's folder: each job's code, checkpoints, TensorBoard "
                     "logs and outputs, under jobs/<id>/. Replicas mount it, so on several "
                     "hosts it must be shared storage (NFS) at the same path everywhere, "
                     "and under each agent's --volume-root. Default: DLLAB_HOME/artifacts.")
+    artifact_s3_url: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="Keep jobs' artifacts in S3 instead, as s3://BUCKET/PREFIX: replicas "
+                    "copy code and checkpoints in at start and send what they write back "
+                    "every few seconds and at the end (the runtime image's dllab-artifacts).")
+    artifact_s3_endpoint: str | None = Field(
+        default=None, description="An S3-compatible server (MinIO, Ceph); default AWS. "
+                                  "Both the control plane and the replicas must reach it.")
+    artifact_s3_region: str | None = Field(default=None)
+    artifact_s3_access_key: str | None = Field(default=None)
+    artifact_s3_secret_key: str | None = Field(default=None)
     job_ports: tuple[int, int] = Field(
         default=(20000, 29999),
         description="Host ports a job replica may be given to serve its gRPC on (its "
@@ -139,6 +154,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"DLLAB_LOCAL_MODE=false needs {', '.join(missing)}")
             if self.admin_password in {"admin", "changeme", "password"}:
                 raise ValueError("DLLAB_ADMIN_PASSWORD is a placeholder; choose a real one")
+        return self
+
+    @model_validator(mode="after")
+    def _s3_store_has_keys(self) -> Settings:
+        if self.artifact_s3_url and not (self.artifact_s3_access_key
+                                         and self.artifact_s3_secret_key):
+            raise ValueError("DLLAB_ARTIFACT_S3_URL needs DLLAB_ARTIFACT_S3_ACCESS_KEY and "
+                             "DLLAB_ARTIFACT_S3_SECRET_KEY")
         return self
 
     @model_validator(mode="after")

@@ -2,9 +2,10 @@
 environment, so that users open one address and one login covers all of it.
 
 DLLab writes Traefik's static configuration and, in the watched ``dynamic/`` folder, the
-route to the control plane (``dllab.yaml``). JupyterHub's traefik proxy writes its own
-routes beside it (``jupyterhub.toml``). Traefik reads YAML, and JSON is YAML: the files are
-written with ``json``.
+route to the control plane (``dllab.yaml``) and, while they run, routes to units behind
+the console's login (``unit-<name>.yaml``: a job's TensorBoard). JupyterHub's traefik
+proxy writes its own routes beside them (``jupyterhub.toml``). Traefik reads YAML, and JSON
+is YAML: the files are written with ``json``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,32 @@ def console_routes(settings: Settings) -> dict[str, Any]:
         "services": {"dllab-console": {"loadBalancer": {
             "servers": [{"url": settings.internal_url}], "passHostHeader": True}}},
     }}
+
+
+def write_unit_route(settings: Settings, name: str, prefix: str, url: str,
+                     auth_url: str) -> None:
+    """Route ``prefix`` to a unit at ``url``, each request first allowed by the control
+    plane at ``auth_url`` (Traefik's ForwardAuth, with the browser's cookies): no proxy of
+    ours sits in the path. Unchanged routes are not written again."""
+    route = {"http": {
+        "routers": {f"unit-{name}": {
+            "rule": f"PathPrefix(`{prefix}/`)", "entryPoints": [PUBLIC_ENTRYPOINT],
+            "service": f"unit-{name}", "middlewares": [f"unit-{name}-auth"]}},
+        "middlewares": {f"unit-{name}-auth": {"forwardAuth": {"address": auth_url}}},
+        "services": {f"unit-{name}": {"loadBalancer": {"servers": [{"url": url}]}}},
+    }}
+    path = _unit_route(settings, name)
+    if not path.exists() or json.loads(path.read_text()) != route:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(path, route)
+
+
+def remove_unit_route(settings: Settings, name: str) -> None:
+    _unit_route(settings, name).unlink(missing_ok=True)
+
+
+def _unit_route(settings: Settings, name: str) -> Path:
+    return settings.edge_dir / "dynamic" / f"unit-{name}.yaml"
 
 
 def write_config(settings: Settings) -> Path:

@@ -32,6 +32,7 @@ from dllab.api.context import AppContext
 from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
 from dllab.dispatch import Dispatcher
+from dllab.services import tensorboards
 from dllab.services.auth import ensure_admin
 from dllab.services.environments import stop_idle
 from dllab.services.hub import Hub
@@ -59,6 +60,7 @@ def build_context(settings: Settings) -> AppContext:
 def _cull(context: AppContext) -> None:
     with context.sessions() as session:
         stop_idle(session, context.settings, context.dispatcher, context.hub)
+        tensorboards.stop_idle(session, context.settings, context.dispatcher)
 
 
 def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
@@ -74,8 +76,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         loops = [
             Periodic("scheduler", settings.scheduler_seconds, lambda: tick(
                 context.sessions, settings, context.dispatcher)),
-            Periodic("idle-culler", settings.environment_idle_check_seconds
-                     if settings.environment_idle_minutes else 0, lambda: _cull(context)),
+            Periodic("idle-culler", settings.environment_idle_check_seconds,
+                     lambda: _cull(context)),
         ]
         for loop in loops:
             loop.start()

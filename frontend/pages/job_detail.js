@@ -3,6 +3,7 @@
 // its restarts with the step each resumed from, and a replica's log. Live while it runs.
 
 import { api } from "../api.js";
+import { lineChart } from "../charts.js";
 import {
   alertBox, emptyState, formatFullDate, h, keepFocus, metaItem, phaseTimeline,
   refreshRelativeTimes, relativeTime, spinnerText,
@@ -71,6 +72,81 @@ export function mount(container, { args }) {
       h("div", { class: "env-actions" }, replicaPick, logRefresh)),
     logView);
 
+  // TensorBoard: started on demand, opened once it runs (behind the console's login).
+  const boardSlot = h("div", { class: "env-links", "data-testid": "job-tensorboard" });
+  let board = null;
+  let boardWatch = null;
+
+  function showBoard() {
+    if (board && board.state === "running") {
+      boardSlot.replaceChildren(
+        h("a", { href: board.url, target: "_blank", rel: "noopener",
+          class: "btn btn-primary btn-small" }, "Open TensorBoard"),
+        stopBoardButton());
+      return;
+    }
+    const moving = board && (board.state === "starting" || board.state === "stopping");
+    const start = h("button", { type: "button", class: "btn btn-secondary btn-small",
+      disabled: moving }, moving ? `TensorBoard ${board.state}…` : "Start TensorBoard");
+    start.addEventListener("click", () => boardCall("POST"));
+    const failed = board && board.state === "failed"
+      ? [h("span", { class: "text-danger cell-note" }, `It failed: ${board.reason}`)] : [];
+    boardSlot.replaceChildren(start, ...failed);
+  }
+
+  function stopBoardButton() {
+    const stop = h("button", { type: "button", class: "btn btn-secondary btn-small" },
+      "Stop TensorBoard");
+    stop.addEventListener("click", () => boardCall("DELETE"));
+    return stop;
+  }
+
+  async function boardCall(method = "GET") {
+    try {
+      board = await api(`jobs/${encodeURIComponent(id)}/tensorboard`, { method });
+      if (stopped) return;
+      showBoard();
+      clearTimeout(boardWatch);
+      if (board.state === "starting" || board.state === "stopping") {
+        boardWatch = setTimeout(() => boardCall(), 1000);
+      }
+    } catch (error) {
+      if (!stopped && !error.handled) {
+        boardSlot.replaceChildren(alertBox(`TensorBoard: ${error.message}`));
+      }
+    }
+  }
+
+  const charts = h("div", { class: "charts", "data-testid": "job-charts" });
+  const trainingCard = h("section", { class: "card", "aria-labelledby": "job-training-title" },
+    h("div", { class: "card-head" },
+      h("h2", { id: "job-training-title", class: "card-title" }, "Training",
+        h("span", { class: "muted card-title-note" }, " · scalars from its TensorBoard logs "
+          + "(DLLAB_LOG_DIR)")),
+      boardSlot),
+    charts);
+  let lastScalars = null;
+
+  async function loadScalars() {
+    try {
+      const { series } = await api(`jobs/${encodeURIComponent(id)}/scalars`);
+      const text = JSON.stringify(series);
+      if (stopped || text === lastScalars) return;
+      lastScalars = text;
+      const first = ["loss", "accuracy"];
+      const tags = Object.keys(series).sort((a, b) => (first.includes(a) ? first.indexOf(a)
+        : 9) - (first.includes(b) ? first.indexOf(b) : 9) || a.localeCompare(b));
+      charts.replaceChildren(...(tags.length
+        ? tags.map((tag) => lineChart(tag, series[tag], { testId: `chart-${tag}` }))
+        : [h("p", { class: "muted" }, "Nothing yet: charts appear once it writes summaries "
+          + "(tf.summary.scalar) to DLLAB_LOG_DIR.")]));
+    } catch (error) {
+      if (!stopped && !error.handled) {
+        charts.replaceChildren(alertBox(`Could not read its scalars: ${error.message}`));
+      }
+    }
+  }
+
   async function loadLog() {
     if (!replicaPick.value) return;
     logRefresh.disabled = true;
@@ -135,6 +211,7 @@ export function mount(container, { args }) {
       h("section", { class: "card", "aria-labelledby": "job-restarts-title" },
         h("h2", { id: "job-restarts-title", class: "card-title" }, "Restarts"),
         restartList(job)),
+      trainingCard,
       logCard);
   }
 
@@ -149,7 +226,10 @@ export function mount(container, { args }) {
       else refreshRelativeTimes(body);
       lastData = text;
       say(null);
-      if (first || isBusy(job)) loadLog();
+      if (first || isBusy(job)) {
+        loadLog();
+        loadScalars();
+      }
       const busy = isBusy(job);
       status.textContent = refreshText(busy);
       return busy;
@@ -180,8 +260,10 @@ export function mount(container, { args }) {
     status);
 
   live = livePoller(load);
+  boardCall();
   return () => {
     stopped = true;
+    clearTimeout(boardWatch);
     live.stop();
   };
 }

@@ -30,7 +30,9 @@ T0=$SECONDS
 phase() { printf '[runtime-image +%3ds] %s\n' $((SECONDS - T0)) "$*"; }
 
 # The image records what it was built from: a changed Dockerfile or script rebuilds.
-CONTEXT=$( (cat "$HERE/Dockerfile" "$HERE"/*.sh "$HERE"/*.py "$HERE"/*.json; echo "${DLLAB_TF_VERSION:-}") |
+# File modes count too: a script copied in without its x bit cannot run.
+CONTEXT=$( (cat "$HERE/Dockerfile" "$HERE"/*.sh "$HERE"/*.py "$HERE"/*.json
+            cd "$HERE" && stat -c '%n %a' ./*.sh ./*.py; echo "${DLLAB_TF_VERSION:-}") |
           sha256sum | cut -c1-16)
 built=$(docker image inspect -f '{{index .Config.Labels "dllab.context"}}' "$TAG" 2>/dev/null || true)
 if ((!FORCE)) && [[ $built == "$CONTEXT" ]]; then

@@ -6,6 +6,11 @@
 #   DLLAB_S3_VOLUMES S3 prefixes to copy in first (dllab-s3-copy)
 #   JUPYTERHUB_*     set by JupyterHub: dllab-activity reports SSH sessions and busy
 #                    kernels every DLLAB_ACTIVITY_SECONDS (default 60)
+#   DLLAB_ARTIFACTS_S3  a job replica's place in the S3 artifact store (dllab-artifacts):
+#                    pulled first (code, checkpoints to resume from), pushed every
+#                    DLLAB_ARTIFACTS_EVERY s (default 10) while the command runs and once
+#                    more when it ends; DLLAB_ARTIFACTS_SYNC=pull only follows the logs
+#                    (a job's TensorBoard)
 #
 # sshd runs as dev, not root: it can let in no one else. Its host key lives in the
 # workspace, so a restarted environment keeps it and clients see no "host key changed".
@@ -39,6 +44,36 @@ fi
 # that idle culling spares it.
 if [[ -n ${JUPYTERHUB_ACTIVITY_URL:-} && -n ${JUPYTERHUB_API_TOKEN:-} ]]; then
     dllab-activity &
+fi
+
+# Job replicas with an S3 artifact store. The credentials stay with dllab-artifacts: the
+# command does not inherit them.
+if [[ -n ${DLLAB_ARTIFACTS_S3:-} ]]; then
+    store=$DLLAB_ARTIFACTS_S3
+    export -n DLLAB_ARTIFACTS_S3
+    DLLAB_ARTIFACTS_S3=$store dllab-artifacts pull
+    if [[ ${DLLAB_ARTIFACTS_SYNC:-push} == pull ]]; then
+        DLLAB_ARTIFACTS_S3=$store dllab-artifacts pull --every 10 --only logs &
+        exec "$@"
+    fi
+    DLLAB_ARTIFACTS_S3=$store dllab-artifacts push --every "${DLLAB_ARTIFACTS_EVERY:-10}" &
+    syncing=$!
+    "$@" &
+    child=$!
+    trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+    status=0
+    wait "$child" || status=$?
+    while kill -0 "$child" 2>/dev/null; do  # woken by the trap: wait for the real end
+        status=0
+        wait "$child" || status=$?
+    done
+    kill "$syncing" 2>/dev/null || true
+    wait "$syncing" 2>/dev/null || true
+    # What it made must reach the store: a command that succeeded fails if it cannot.
+    if ! DLLAB_ARTIFACTS_S3=$store dllab-artifacts push && ((status == 0)); then
+        status=3
+    fi
+    exit "$status"
 fi
 
 exec "$@"

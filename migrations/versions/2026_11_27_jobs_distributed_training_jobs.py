@@ -29,7 +29,10 @@ def upgrade() -> None:
     sa.Column('restarts', sa.JSON(), nullable=False),
     sa.Column('created_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('tensorboard_workload_id', sa.String(length=32), nullable=True),
+    sa.Column('tensorboard_used_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_jobs_owner_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tensorboard_workload_id'], ['workloads.id'], name=op.f('fk_jobs_tensorboard_workload_id_workloads'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['workload_id'], ['workloads.id'], name=op.f('fk_jobs_workload_id_workloads'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )

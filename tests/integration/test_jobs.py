@@ -7,14 +7,12 @@ an agent that dies mid-job leaves no GPU allocated."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from job_client import JobClient
 
 from lab_fixture import Lab, eventually, running_lab
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MWMS = {"name": "digits-mwms", "image": "dllab/runtime:tf-cpu",
         "command": ["python", "digits_mwms.py"], "strategy": "multi_worker_mirrored",
         # 2 GPUs each: 6 in all, more than either host has, so the gang spans both.
@@ -38,49 +36,9 @@ PS = {**MWMS, "name": "digits-ps", "command": ["python", "digits_ps.py"],
 
 
 @dataclass
-class JobsLab:
+class JobsLab(JobClient):
     lab: Lab
-    user: httpx.Client
-    code: str  # the examples, uploaded
     second_agent: subprocess.Popen[bytes]
-    second_state: Path
-
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self.user.post("/api/v1/jobs", json={**body, "code": {"upload": self.code}})
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def get(self, job_id: str) -> dict[str, Any]:
-        return self.user.get(f"/api/v1/jobs/{job_id}").json()
-
-    def wait(self, job_id: str, *statuses: str, timeout: float = 300) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            job = self.get(job_id)
-            assert job["status"] in (*statuses, "queued", "starting", "running",
-                                     "restarting"), self.explain(job)
-            return job if job["status"] in statuses else None
-
-        return eventually(reached, f"job {job_id} {'/'.join(statuses)}", timeout)
-
-    def log(self, job_id: str, replica: str, attempt: int | None = None) -> str:
-        params: dict[str, Any] = {"replica": replica}
-        if attempt:
-            params["attempt"] = attempt
-        answer = self.user.get(f"/api/v1/jobs/{job_id}/logs", params=params)
-        assert answer.status_code == 200, answer.text
-        return answer.text
-
-    def explain(self, job: dict[str, Any]) -> str:
-        logs = {r["name"]: self.log(job["id"], r["name"])[-3000:] for r in job["replicas"]}
-        return json.dumps({"job": job, "logs": logs}, indent=1, default=str)
-
-
-def _examples_archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(EXAMPLES.glob("*.py")):
-            tar.add(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +61,8 @@ def jobs_lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> It
             eventually(lambda: any(h["name"] == "gpu-2" and h["status"] == "online"
                                    for h in lab.admin.get("/hosts").json()["data"]),
                        "the second agent online", timeout=60)
-            user = lab.add_user("trainer")
-            upload = user.post("/api/v1/jobs/code", content=_examples_archive(),
-                               headers={"Content-Type": "application/gzip"})
-            assert upload.status_code == 201, upload.text
-            yield JobsLab(lab, user, upload.json()["id"], second, state)
+            examples = JobClient.upload_examples(lab.add_user("trainer"))
+            yield JobsLab(examples.user, examples.code, lab, second)
         finally:
             if second.poll() is None:
                 os.killpg(second.pid, signal.SIGINT)
@@ -148,8 +103,34 @@ def test_multi_worker_mirrored_job_spans_hosts_and_reaches_90_percent(jobs_lab, 
     assert (artifacts / "output" / "model" / "saved_model.pb").exists()
     assert list((artifacts / "logs").glob("events.out.tfevents.*"))
     assert (artifacts / "checkpoints" / "checkpoint").exists()
+    series = jobs_lab.user.get(f"/api/v1/jobs/{job['id']}/scalars").json()["series"]
+    assert series["loss"][-1][0] == 600 and series["accuracy"][-1][0] == 600
+    assert series["accuracy"][-1][1] == pytest.approx(accuracy, abs=1e-4)
     assert job["restarts"] == 0 and job["finished_at"]
     eventually(lambda: no_containers(docker_client, job), "the replicas' containers gone", 30)
+
+
+def test_a_finished_jobs_tensorboard_opens_behind_the_login(jobs_lab):
+    [job] = [j for j in jobs_lab.user.get("/api/v1/jobs").json()["data"]
+             if j["name"] == "digits-mwms"]
+    path = f"/api/v1/jobs/{job['id']}/tensorboard"
+    assert jobs_lab.user.get(path).json()["state"] == "stopped"
+    assert jobs_lab.user.post(path).json()["state"] in ("starting", "running")
+    board = eventually(lambda: (s := jobs_lab.user.get(path).json())["state"] == "running"
+                       and s, "TensorBoard running", timeout=120)
+    url = board["url"]
+    assert url == f"{jobs_lab.lab.edge}/tensorboard/jobs/{job['id']}/"
+    runs = eventually(lambda: (r := jobs_lab.user.get(f"{url}data/runs")).status_code == 200
+                      and r.json(), "TensorBoard routed and its runs listed", timeout=60)
+    assert "." in runs, runs
+    assert "TensorBoard" in jobs_lab.user.get(url).text
+    with httpx.Client() as anonymous:
+        assert anonymous.get(f"{url}data/runs").status_code == 401
+    other = jobs_lab.lab.add_user("onlooker")
+    assert other.get(f"{url}data/runs").status_code == 404
+    assert jobs_lab.user.delete(path).json()["state"] in ("stopping", "stopped")
+    eventually(lambda: jobs_lab.user.get(f"{url}data/runs").status_code == 404,
+               "the route gone", timeout=10)
 
 
 def test_parameter_server_job_succeeds_and_its_ps_is_gone(jobs_lab, docker_client):

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
@@ -22,9 +22,16 @@ from dllab.api.units import Tail, log_response
 from dllab.errors import BadRequest, PayloadTooLarge
 from dllab.protocol import UnitState
 from dllab.schemas.common import Page
-from dllab.schemas.jobs import CodeUpload, JobCreate, JobPublic, JobStatus
+from dllab.schemas.jobs import (
+    CodeUpload,
+    JobCreate,
+    JobPublic,
+    JobScalars,
+    JobStatus,
+    TensorBoardPublic,
+)
 from dllab.schemas.users import USERNAME_PATTERN
-from dllab.services import code_uploads, jobs, units
+from dllab.services import artifacts, code_uploads, jobs, tensorboards, units
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -84,6 +91,50 @@ def get_job(job_id: IdPath, user: CurrentUser, session: SessionDep,
     """One job: status and reason, every replica (host, GPUs, TF_CONFIG, exit code),
     restarts with the step each resumed from, timed phases."""
     return jobs.to_public(session, settings, jobs.get(session, user, job_id))
+
+
+@router.get("/{job_id}/scalars", response_model=JobScalars)
+def job_scalars(job_id: IdPath, user: CurrentUser, session: SessionDep,
+                settings: SettingsDep) -> JobScalars:
+    """Its loss, accuracy and other scalars, as written to DLLAB_LOG_DIR with
+    tf.summary (TensorBoard's event files), at most 500 points a series."""
+    job = jobs.get(session, user, job_id)
+    return JobScalars(series=artifacts.store(settings).scalars(job.id))
+
+
+@router.get("/{job_id}/tensorboard", response_model=TensorBoardPublic)
+def tensorboard_status(job_id: IdPath, user: CurrentUser, session: SessionDep,
+                       settings: SettingsDep) -> TensorBoardPublic:
+    """Its TensorBoard: stopped, starting, or running with the ``url`` to open."""
+    return tensorboards.status(session, settings, jobs.get(session, user, job_id))
+
+
+@router.post("/{job_id}/tensorboard", response_model=TensorBoardPublic)
+def start_tensorboard(job_id: IdPath, user: CurrentUser, session: SessionDep,
+                      settings: SettingsDep, dispatcher: DispatcherDep) -> TensorBoardPublic:
+    """Start its TensorBoard over its logs folder (during the job or after it); poll GET
+    until ``running``. It stops after DLLAB_TENSORBOARD_IDLE_MINUTES unopened."""
+    job = jobs.get(session, user, job_id)
+    tensorboards.start(session, settings, dispatcher, job)
+    return tensorboards.status(session, settings, job)
+
+
+@router.delete("/{job_id}/tensorboard", response_model=TensorBoardPublic)
+def stop_tensorboard(job_id: IdPath, user: CurrentUser, session: SessionDep,
+                     settings: SettingsDep, dispatcher: DispatcherDep) -> TensorBoardPublic:
+    """Stop its TensorBoard now."""
+    job = jobs.get(session, user, job_id)
+    tensorboards.stop(session, settings, dispatcher, job)
+    return tensorboards.status(session, settings, job)
+
+
+@router.get("/{job_id}/tensorboard/auth", status_code=204, response_class=Response,
+            include_in_schema=False)
+def authorize_tensorboard(job_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
+    """Asked by the edge proxy before each request to the TensorBoard (ForwardAuth, with
+    the browser's cookies): 204 lets it through; another user's job answers 404."""
+    tensorboards.used(session, jobs.get(session, user, job_id))
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)

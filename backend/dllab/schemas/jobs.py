@@ -178,3 +178,23 @@ class CodeUpload(BaseModel):
     id: str = Field(description="name it in a job as code: {upload: ID}")
     files: int
     bytes: int = Field(description="unpacked")
+
+
+class JobScalars(BaseModel):
+    series: dict[str, list[tuple[int, float]]] = Field(description=(
+        "[step, value] pairs by tag, read from the TensorBoard event files in its logs "
+        "folder; a tag from a subfolder is prefixed with it (eval/accuracy)"))
+
+
+class TensorBoardState(StrEnum):
+    stopped = "stopped"  # never started, or stopped (idle, or asked to)
+    starting = "starting"
+    running = "running"
+    stopping = "stopping"
+    failed = "failed"
+
+
+class TensorBoardPublic(BaseModel):
+    state: TensorBoardState
+    url: str | None = Field(description="while running: open it (the console's login)")
+    reason: str | None

@@ -1,7 +1,8 @@
-"""Job code uploaded as a .tar.gz: checked, unpacked once into the artifact store under
-``code/<owner id>/<upload id>/`` and mounted read-only into every replica of the jobs
-that name it. An archive that is not a gzipped tar, holds links, devices or paths leading
-out of its folder, or unpacks to more than ``MAX_UNPACKED`` bytes is refused whole.
+"""Job code uploaded as a .tar.gz: checked, unpacked once under the artifact root in
+``code/<owner id>/<upload id>/`` (and copied to the S3 store when there is one), and given
+read-only to every replica of the jobs that name it. An archive that is not a gzipped tar,
+holds links, devices or paths leading out of its folder, or unpacks to more than
+``MAX_UNPACKED`` bytes is refused whole.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dllab.config import Settings
 from dllab.db.models import User
 from dllab.errors import BadRequest
 from dllab.schemas.jobs import CodeUpload
+from dllab.services import artifacts
 
 MAX_UPLOAD = 256 * 1024 * 1024  # bytes, compressed
 MAX_UNPACKED = 2 * 1024 * 1024 * 1024
@@ -53,6 +55,7 @@ def store(settings: Settings, owner: User, archive: Path) -> CodeUpload:
                 path = os.path.join(root, name)
                 os.chmod(path, os.stat(path).st_mode & 0o777 | 0o444)
         partial.chmod(0o755)
+        artifacts.store(settings).keep_code(partial, f"{owner.id}/{upload_id}")
         partial.replace(parent / upload_id)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

@@ -18,7 +18,6 @@ units of the workload's current attempt.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -30,9 +29,8 @@ from dllab.config import Settings
 from dllab.db.models import Host, Job, JobOutcome, LostPolicy, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
-from dllab.errors import Forbidden, NotFound
+from dllab.errors import Forbidden, NotFound, Unavailable
 from dllab.jobs import cluster
-from dllab.jobs.checkpoints import newest_step
 from dllab.jobs.tf_config import Role
 from dllab.protocol import Mount, RuntimeKind, UnitSpec, UnitState
 from dllab.schemas.jobs import (
@@ -45,7 +43,7 @@ from dllab.schemas.jobs import (
     ReplicaPublic,
     Restart,
 )
-from dllab.services import code_uploads, scheduling, submissions, workloads
+from dllab.services import artifacts, code_uploads, scheduling, submissions, workloads
 from dllab.services.logs import LogStore
 from dllab.services.units import unit_gpus
 from dllab.services.workloads import Stops, UnitTemplate
@@ -92,10 +90,6 @@ def replica_names(body: JobCreate) -> list[tuple[Role, int]]:
     return [(role, i) for role in ROLE_ORDER for i in range(counts.get(role, 0))]
 
 
-def artifacts_dir(settings: Settings, job_id: str) -> Path:
-    return settings.artifacts_dir / "jobs" / job_id
-
-
 def submit(session: Session, settings: Settings, dispatcher: Dispatcher, owner: User,
            body: JobCreate) -> Job:
     """Check everything that can be checked now, then queue every replica as one gang. A
@@ -109,15 +103,19 @@ def submit(session: Session, settings: Settings, dispatcher: Dispatcher, owner: 
             submissions.check_gpus(session, spec.gpus, each=f" for each {role}")
     for volume in body.volumes:
         submissions.check_volume(session, settings, owner, volume)
-    code = _code_mount(settings, owner, body)
+    upload, code_path = _code(settings, owner, body)
     s3 = submissions.s3_volumes(session, settings, owner,
                                 [v.model_dump() for v in body.volumes])
 
     job_id = uuid.uuid4().hex
-    folder = artifacts_dir(settings, job_id)
+    store = artifacts.store(settings)
     try:
-        _make_folders(folder)
-        templates = _templates(job_id, body, folder, code, s3)
+        store.prepare(job_id)
+        mounts, env = store.replica(job_id, upload)
+        if code_path is not None:
+            mounts.append(Mount(source=str(code_path), target=CODE_PATH, read_only=True))
+        templates = _templates(job_id, body, mounts, env, s3,
+                               has_code=upload is not None or code_path is not None)
         workload, _ = workloads.submit(
             session, owner, KIND, body.name, templates, priority=body.priority,
             on_lost=LostPolicy.restart, max_restarts=body.max_restarts)
@@ -127,46 +125,34 @@ def submit(session: Session, settings: Settings, dispatcher: Dispatcher, owner: 
         session.commit()
     except BaseException:
         session.rollback()
-        shutil.rmtree(folder, ignore_errors=True)
+        store.forget(job_id)
         raise
     scheduling.run_pass(session, settings, dispatcher)
     return job
 
 
-def _code_mount(settings: Settings, owner: User, body: JobCreate) -> Mount | None:
+def _code(settings: Settings, owner: User, body: JobCreate) -> tuple[Path | None, Path | None]:
+    """The job's code: an upload (a folder the store hands to replicas) or a host path."""
     if body.code is None:
-        return None
+        return None, None
     if body.code.upload is not None:
-        source = code_uploads.folder(settings, owner, body.code.upload)
-    else:
-        assert body.code.path is not None
-        submissions.check_host_path(settings, body.code.path, "code path")
-        source = Path(body.code.path)
-    return Mount(source=str(source), target=CODE_PATH, read_only=True)
+        return code_uploads.folder(settings, owner, body.code.upload), None
+    assert body.code.path is not None
+    submissions.check_host_path(settings, body.code.path, "code path")
+    return None, Path(body.code.path)
 
 
-def _make_folders(folder: Path) -> None:
-    """The job's checkpoints, logs and outputs. Open to every user of the host: replicas
-    run as the image's own user, whatever uid runs the control plane."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    folder.parent.chmod(0o711)  # jobs' folders can be reached by id, not listed
-    for name in ("checkpoints", "logs", "output"):
-        (folder / name).mkdir(parents=True)
-        (folder / name).chmod(0o777)
-
-
-def _templates(job_id: str, body: JobCreate, folder: Path, code: Mount | None,
-               s3: str | None) -> list[UnitTemplate]:
-    mounts = [Mount(source=str(folder), target=ARTIFACTS_PATH)]
-    mounts += [code] if code else []
-    mounts += submissions.host_mounts([v.model_dump() for v in body.volumes])
-    working_dir = body.working_dir or (CODE_PATH if code else None)
+def _templates(job_id: str, body: JobCreate, mounts: list[Mount], store_env: dict[str, str],
+               s3: str | None, has_code: bool) -> list[UnitTemplate]:
+    mounts = [*mounts, *submissions.host_mounts([v.model_dump() for v in body.volumes])]
+    working_dir = body.working_dir or (CODE_PATH if has_code else None)
     templates = []
     for role, index in replica_names(body):
         replica = body.replicas.of(role)
         assert replica is not None
         env = {
             **body.env,
+            **store_env,
             "PYTHONUNBUFFERED": "1",  # lines reach the log as they are printed
             "DLLAB_JOB_ID": job_id,
             "DLLAB_JOB_NAME": body.name,
@@ -249,7 +235,10 @@ def _replica_failed(session: Session, settings: Settings, job: Job, workload: Wo
              f"{why}; no restarts left ({workload.restarts} of {workload.max_restarts} used)")
     else:
         workloads.requeue(session, workload, gang)
-        step = newest_step(artifacts_dir(settings, job.id) / "checkpoints")
+        try:
+            step = artifacts.store(settings).newest_step(job.id)
+        except Unavailable:  # the restart goes on; only its record lacks the step
+            step = None
         job.restarts = [*job.restarts, {"attempt": workload.attempt, "reason": why,
                                         "resumed_from_step": step, "at": utcnow().isoformat()}]
     return stops
@@ -352,7 +341,7 @@ def to_public(session: Session, settings: Settings, job: Job) -> JobPublic:
         max_restarts=workload.max_restarts,
         restart_history=[Restart.model_validate(r) for r in job.restarts],
         spec=body, replicas=replicas, phases=_phases(workload, gang),
-        artifacts=str(artifacts_dir(settings, job.id)), created_at=job.created_at,
+        artifacts=artifacts.store(settings).location(job.id), created_at=job.created_at,
         finished_at=job.finished_at)
 
 

@@ -34,3 +34,8 @@ class Job(Base):
     restarts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Its TensorBoard, started on demand (a workload of its own: it outlives the job), and
+    # when a browser last used it (the idle culler stops it).
+    tensorboard_workload_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workloads.id", ondelete="SET NULL"), default=None)
+    tensorboard_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
