@@ -1,1 +1,2 @@
-"""Training jobs' pure core: what a job's replicas are told (TF_CONFIG), with no I/O."""
+"""Training jobs' core, free of the database and the API: what a job's replicas are told
+(TF_CONFIG, host ports), and what is read from their files (checkpoint steps, scalars)."""
