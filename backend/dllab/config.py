@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         default=(20000, 29999),
         description="Host ports a job replica may be given to serve its gRPC on (its "
                     "TF_CONFIG address), as [first, last]; open them between GPU hosts.")
+    serving_seconds: float = Field(
+        default=1.0, ge=0,
+        description="How often the control plane checks every prediction service's replicas "
+                    "(health, traffic), autoscales and rolls them over; 0: only when asked "
+                    "through the API (tests).")
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
     )

@@ -3,7 +3,8 @@ environment, so that users open one address and one login covers all of it.
 
 DLLab writes Traefik's static configuration and, in the watched ``dynamic/`` folder, the
 route to the control plane (``dllab.yaml``) and, while they run, routes to units behind
-the console's login (``unit-<name>.yaml``: a job's TensorBoard). JupyterHub's traefik
+the console's login (``unit-<name>.yaml``: a job's TensorBoard) and to prediction services'
+replicas (``service-<name>.yaml``, see dllab.serving.routes). JupyterHub's traefik
 proxy writes its own routes beside them (``jupyterhub.toml``). Traefik reads YAML, and JSON
 is YAML: the files are written with ``json``.
 """
@@ -79,18 +80,27 @@ def write_unit_route(settings: Settings, name: str, prefix: str, url: str,
         "middlewares": {f"unit-{name}-auth": {"forwardAuth": {"address": auth_url}}},
         "services": {f"unit-{name}": {"loadBalancer": {"servers": [{"url": url}]}}},
     }}
-    path = _unit_route(settings, name)
-    if not path.exists() or json.loads(path.read_text()) != route:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write(path, route)
+    write_routes(settings, f"unit-{name}", route)
 
 
 def remove_unit_route(settings: Settings, name: str) -> None:
-    _unit_route(settings, name).unlink(missing_ok=True)
+    write_routes(settings, f"unit-{name}", None)
 
 
-def _unit_route(settings: Settings, name: str) -> Path:
-    return settings.edge_dir / "dynamic" / f"unit-{name}.yaml"
+def write_routes(settings: Settings, name: str, routes: dict[str, Any] | None) -> bool:
+    """Keep ``name``'s routes in the watched folder (None: none). Only a change is written,
+    so Traefik reloads only then; True when something changed."""
+    path = settings.edge_dir / "dynamic" / f"{name}.yaml"
+    if routes is None:
+        if not path.exists():
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    if path.exists() and json.loads(path.read_text()) == routes:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, routes)
+    return True
 
 
 def write_config(settings: Settings) -> Path:

@@ -23,7 +23,9 @@ from dllab.api import (
     hub,
     images,
     jobs,
+    models,
     secrets,
+    services,
     tokens,
     units,
     users,
@@ -32,7 +34,7 @@ from dllab.api.context import AppContext
 from dllab.config import Settings
 from dllab.db import make_engine, make_session_factory, migrate
 from dllab.dispatch import Dispatcher
-from dllab.services import tensorboards
+from dllab.services import rollout, tensorboards
 from dllab.services.auth import ensure_admin
 from dllab.services.environments import stop_idle
 from dllab.services.hub import Hub
@@ -76,6 +78,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         loops = [
             Periodic("scheduler", settings.scheduler_seconds, lambda: tick(
                 context.sessions, settings, context.dispatcher)),
+            Periodic("serving", settings.serving_seconds, lambda: rollout.reconcile_all(
+                context.sessions, settings, context.dispatcher, context.serving)),
             Periodic("idle-culler", settings.environment_idle_check_seconds,
                      lambda: _cull(context)),
         ]
@@ -91,14 +95,16 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     # reach no CDN.
     app = FastAPIOffline(title="DLLab", version=__version__, lifespan=lifespan,
                          generate_unique_id_function=_operation_id,
-                         description="Self-hosted deep-learning lab: GPU hosts, units, the GPU "
-                                     "scheduler's queue, users.")
+                         description="Self-hosted deep-learning lab: environments, distributed "
+                                     "training jobs, models and prediction services on GPU "
+                                     "hosts; the GPU scheduler's queue, users.")
     app.state.context = context
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
     for module in (health, auth, users, tokens, secrets, hosts, images, environments, jobs,
-                   units, cluster, agent, hub):
+                   models, services, units, cluster, agent, hub):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(services.public)
     app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="console")
     return app

@@ -163,6 +163,8 @@ class GpuInfo(BaseModel):
     model: str = Field(max_length=255)
     memory_total_mib: int = Field(ge=0, le=2**31 - 1)
     memory_used_mib: int = Field(ge=0, le=2**31 - 1)
+    utilization_pct: int | None = Field(default=None, ge=0, le=100, description=(
+        "percent of the time a kernel ran lately (NVML); None: not reported"))
     simulated: bool = False
 
 

@@ -15,7 +15,14 @@ def test_every_command_has_help(dllab):
                 ["env"], ["env", "list"], ["env", "create"], ["env", "show"], ["env", "stop"],
                 ["env", "start"], ["env", "delete"], ["secrets"], ["secrets", "set"],
                 ["secrets", "remove"], ["job"], ["job", "submit"], ["job", "list"],
-                ["job", "show"], ["job", "logs"], ["job", "cancel"]]
+                ["job", "show"], ["job", "logs"], ["job", "cancel"], ["model"],
+                ["model", "list"], ["model", "create"], ["model", "show"], ["model", "delete"],
+                ["model", "register"], ["model", "label"], ["model", "unlabel"],
+                ["model", "delete-version"], ["service"], ["service", "list"],
+                ["service", "create"], ["service", "show"], ["service", "update"],
+                ["service", "canary"], ["service", "promote"], ["service", "rollback"],
+                ["service", "delete"], ["service", "token"], ["service", "predict"],
+                ["service", "metrics"]]
     for command in commands:
         assert "Usage: " in dllab(*command, "--help")
 

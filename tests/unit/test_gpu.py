@@ -57,14 +57,22 @@ def two_fake_devices(monkeypatch):
         "nvmlDeviceGetMemoryInfo",
         lambda h: SimpleNamespace(total=h[2] * MIB, used=h[3] * MIB, free=(h[2] - h[3]) * MIB),
     )
+    utilization = {devices[0][0]: 37}  # the second device does not report it (a MIG slice)
+
+    def rates(handle):
+        if handle[0] not in utilization:
+            raise pynvml.NVMLError_NotSupported()
+        return SimpleNamespace(gpu=utilization[handle[0]], memory=5)
+
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", rates)
     return calls
 
 
 def test_probe_reads_every_device_and_shuts_nvml_down(two_fake_devices):
     gpus = nvml.probe()
-    assert [(g.index, g.uuid[:12], g.memory_used_mib) for g in gpus] == [
-        (0, "GPU-00000000", 0),
-        (1, "GPU-11111111", 1024),
+    assert [(g.index, g.uuid[:12], g.memory_used_mib, g.utilization_pct) for g in gpus] == [
+        (0, "GPU-00000000", 0, 37),
+        (1, "GPU-11111111", 1024, None),
     ]
     assert two_fake_devices == ["init", "shutdown"]
 

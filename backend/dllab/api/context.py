@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,6 +9,7 @@ from dllab.config import Settings
 from dllab.dispatch import Dispatcher
 from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
+from dllab.services.rollout import Book
 
 
 @dataclass
@@ -21,3 +22,4 @@ class AppContext:
     dispatcher: Dispatcher
     logs: LogStore
     hub: Hub
+    serving: Book = field(default_factory=Book)  # prediction services' traffic

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,6 +83,36 @@ def _check(response: httpx.Response) -> None:
         except ValueError:
             detail = response.text
         raise click.ClickException(f"{detail} (HTTP {response.status_code})")
+
+
+SKIPPED = {"__pycache__", ".git", ".ipynb_checkpoints"}  # never worth uploading
+
+
+def pack_folder(folder: Path) -> bytes:
+    """``folder`` as a .tar.gz in memory (job code, a SavedModel), links left out."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if SKIPPED & set(relative.parts) or path.is_symlink():
+                continue
+            tar.add(path, arcname=str(relative), recursive=False)
+    return buffer.getvalue()
+
+
+def find(api: Api, collection: str, ref: str, what: str, mine: bool = True) -> str:
+    """The id of ``ref``: an id (32 hex) as is, else that of the first item so named in
+    ``collection`` (``/models``, ``/services``...): among your own when ``mine``."""
+    if re.fullmatch(r"[0-9a-f]{32}", ref):
+        return ref
+    params: dict[str, Any] = {"limit": 500}
+    if mine:
+        params["owner"] = api.call("GET", "/users/me")["username"]
+    named = [i for i in api.call("GET", collection, params=params)["data"] if i["name"] == ref]
+    if not named:
+        raise click.ClickException(f"no {what} {'of yours ' if mine else ''}named {ref!r} "
+                                   "(give its id?)")
+    return str(named[0]["id"])
 
 
 def follow(api: Api, path: str, describe: Callable[[dict[str, Any]], str],

@@ -7,19 +7,15 @@ A job file is the body of ``POST /api/v1/jobs`` in YAML (or JSON), with one conv
 
 from __future__ import annotations
 
-import io
-import re
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from dllab.cli.client import Api, follow, table
+from dllab.cli.client import Api, find, follow, pack_folder, table
 
 ENDED = {"succeeded", "failed", "cancelled"}
-SKIPPED = {"__pycache__", ".git", ".ipynb_checkpoints"}
 
 
 @click.group("job")
@@ -47,7 +43,7 @@ def job_submit(path: Path, wait: bool) -> None:
         folder = (path.parent / str(code["dir"])).resolve()
         if not folder.is_dir():
             raise click.ClickException(f"code dir {folder} is not a folder")
-        upload = api.call("POST", "/jobs/code", content=_pack(folder),
+        upload = api.call("POST", "/jobs/code", content=pack_folder(folder),
                           headers={"Content-Type": "application/gzip"})
         click.echo(f"Uploaded {folder}: {upload['files']} files, {upload['bytes']} bytes.")
         body["code"] = {"upload": upload["id"]}
@@ -114,25 +110,7 @@ def job_cancel(job_ref: str) -> None:
 
 
 def _find(api: Api, ref: str) -> str:
-    if re.fullmatch(r"[0-9a-f]{32}", ref):
-        return ref
-    me = api.call("GET", "/users/me")["username"]
-    page = api.call("GET", "/jobs", params={"limit": 500, "owner": me})["data"]
-    named = [j for j in page if j["name"] == ref]
-    if not named:
-        raise click.ClickException(f"no job of yours named {ref!r} (give its id?)")
-    return str(named[0]["id"])  # the newest
-
-
-def _pack(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if SKIPPED & set(relative.parts) or path.is_symlink():
-                continue
-            tar.add(path, arcname=str(relative), recursive=False)
-    return buffer.getvalue()
+    return find(api, "/jobs", ref, "job")  # the newest of that name
 
 
 def _follow(api: Api, job_id: str, timeout: float = 86_400) -> None:

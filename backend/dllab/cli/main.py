@@ -8,7 +8,9 @@ from dllab.cli.client import Api, save_login, table
 from dllab.cli.environments import env
 from dllab.cli.jobs import job
 from dllab.cli.local import edge, hub, server, up
+from dllab.cli.models import model
 from dllab.cli.secrets import secrets
+from dllab.cli.services import service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -208,7 +210,7 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"Token {token_id} revoked.")
 
 
-for command in (env, job, secrets, server, edge, hub, up):
+for command in (env, job, model, service, secrets, server, edge, hub, up):
     main.add_command(command)
 # Commands of other installed packages (the agent's ``dllab agent``).
 for entry in entry_points(group="dllab.commands"):

@@ -1,5 +1,6 @@
 """The artifact store: where each job's code, checkpoints, TensorBoard logs and outputs
-live, and outlive it. Two kinds, one interface (``store(settings)``):
+live, and outlive it, and the model registry's versions (``models/<model id>/<version>/``,
+a SavedModel each). Two kinds, one interface (``store(settings)``):
 
 - ``LocalStore`` (the default): folders under DLLAB_ARTIFACT_ROOT, bind-mounted into the
   replicas (shared storage such as NFS where there are several hosts);
@@ -8,7 +9,8 @@ live, and outlive it. Two kinds, one interface (``store(settings)``):
   copies code and checkpoints in at start and sends what they write back as they run. The
   control plane reads it through boto3: the newest checkpoint's step, the event files.
 
-Inside a replica it is the same either way: /dllab/code and /dllab/artifacts.
+Inside a replica it is the same either way: /dllab/code and /dllab/artifacts; a serving
+replica finds its model version at /dllab/artifacts/<version>.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dllab.config import Settings
-from dllab.errors import Unavailable
+from dllab.errors import BadRequest, Unavailable
 from dllab.jobs.checkpoints import newest_step
 from dllab.jobs.events import Point, read_scalars
 from dllab.protocol import Mount
 from dllab.schemas.jobs import ARTIFACTS_PATH, CODE_PATH
+
+# Inside a serving replica: the model's versions, one folder each (TF Serving's base path).
+MODELS_PATH = ARTIFACTS_PATH
 
 
 class ArtifactStore(Protocol):
@@ -54,6 +59,22 @@ class ArtifactStore(Protocol):
 
     def scalars(self, job_id: str) -> dict[str, list[Point]]:
         """The scalars in the job's TensorBoard logs."""
+
+    def fetch_job_output(self, job_id: str, path: str, into: Path) -> None:
+        """Copy a folder of the job's output (a SavedModel) to ``into``, a local folder."""
+
+    def model_location(self, model_id: str, version: int) -> str:
+        """Where a model version is, for people."""
+
+    def keep_model(self, folder: Path, model_id: str, version: int) -> None:
+        """Keep a SavedModel folder as a model's version."""
+
+    def forget_model(self, model_id: str, version: int | None = None) -> None:
+        """Remove one version of a model, or all of them."""
+
+    def model_replica(self, model_id: str, version: int) -> tuple[list[Mount], dict[str, str]]:
+        """The mounts and env that put a model version at MODELS_PATH/<version> in a
+        serving replica (TensorFlow Serving's layout)."""
 
 
 def store(settings: Settings) -> ArtifactStore:
@@ -100,6 +121,41 @@ class LocalStore:
     def scalars(self, job_id: str) -> dict[str, list[Point]]:
         return read_scalars(self.folder(job_id) / "logs")
 
+    def fetch_job_output(self, job_id: str, path: str, into: Path) -> None:
+        source = (self.folder(job_id) / "output" / path).resolve()
+        if not source.is_relative_to((self.folder(job_id) / "output").resolve()):
+            raise BadRequest(f"{path} leads out of the job's output folder",
+                             reason="bad_model_path")
+        if not source.is_dir():
+            raise BadRequest(f"the job's output has no folder {path or '/'} "
+                             f"({self.location(job_id)}/output)", reason="no_saved_model")
+        shutil.copytree(source, into, symlinks=True, dirs_exist_ok=True)  # refused later
+
+    def model_folder(self, model_id: str, version: int) -> Path:
+        return self.root / "models" / model_id / str(version)
+
+    def model_location(self, model_id: str, version: int) -> str:
+        return str(self.model_folder(model_id, version))
+
+    def keep_model(self, folder: Path, model_id: str, version: int) -> None:
+        """Readable by every user of the host: replicas run as the image's own user."""
+        target = self.model_folder(model_id, version)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{version}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(folder, partial, symlinks=False)
+        for path in [partial, *partial.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        partial.replace(target)
+
+    def forget_model(self, model_id: str, version: int | None = None) -> None:
+        folder = self.root / "models" / model_id
+        shutil.rmtree(folder if version is None else folder / str(version), ignore_errors=True)
+
+    def model_replica(self, model_id: str, version: int) -> tuple[list[Mount], dict[str, str]]:
+        return [Mount(source=str(self.model_folder(model_id, version)),
+                      target=f"{MODELS_PATH}/{version}", read_only=True)], {}
+
 
 class S3Store:
     def __init__(self, settings: Settings) -> None:
@@ -133,12 +189,7 @@ class S3Store:
 
     def replica(self, job_id: str, code: Path | None,
                 read_only: bool = False) -> tuple[list[Mount], dict[str, str]]:
-        spec: dict[str, Any] = {
-            "endpoint": self.settings.artifact_s3_endpoint,
-            "region": self.settings.artifact_s3_region, "bucket": self.bucket,
-            "prefix": self.key("jobs", job_id),
-            "access_key": self.settings.artifact_s3_access_key,
-            "secret_key": self.settings.artifact_s3_secret_key}
+        spec = self._spec(self.key("jobs", job_id))
         if code is not None:
             spec["code_prefix"] = self.key("code", code.parent.name, code.name)
         env = {"DLLAB_ARTIFACTS_S3": json.dumps(spec)}
@@ -187,6 +238,58 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise _unavailable(exc) from exc
         return read_scalars(folder)
+
+    def _spec(self, prefix: str) -> dict[str, Any]:
+        return {"endpoint": self.settings.artifact_s3_endpoint,
+                "region": self.settings.artifact_s3_region, "bucket": self.bucket,
+                "prefix": prefix, "access_key": self.settings.artifact_s3_access_key,
+                "secret_key": self.settings.artifact_s3_secret_key}
+
+    def fetch_job_output(self, job_id: str, path: str, into: Path) -> None:
+        root = self.key("jobs", job_id, "output", path.strip("/")) + "/"
+        count = 0
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=root):
+                for obj in page.get("Contents", []):
+                    target = (into / obj["Key"][len(root):]).resolve()
+                    if obj["Key"].endswith("/") or not target.is_relative_to(into.resolve()):
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self.client.download_file(self.bucket, obj["Key"], str(target))
+                    count += 1
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+        if count == 0:
+            raise BadRequest(f"the job's output has no folder {path or '/'} "
+                             f"(s3://{self.bucket}/{root})", reason="no_saved_model")
+
+    def model_location(self, model_id: str, version: int) -> str:
+        return f"s3://{self.bucket}/{self.key('models', model_id, str(version))}/"
+
+    def keep_model(self, folder: Path, model_id: str, version: int) -> None:
+        try:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                self.client.upload_file(str(path), self.bucket, self.key(
+                    "models", model_id, str(version), path.relative_to(folder).as_posix()))
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+
+    def forget_model(self, model_id: str, version: int | None = None) -> None:
+        root = self.key("models", model_id, *([] if version is None else [str(version)])) + "/"
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=root):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+
+    def model_replica(self, model_id: str, version: int) -> tuple[list[Mount], dict[str, str]]:
+        """The replica pulls its version once at start (dllab-artifacts), then serves."""
+        return [], {"DLLAB_ARTIFACTS_S3": json.dumps(self._spec(self.key("models", model_id))),
+                    "DLLAB_ARTIFACTS_SYNC": "once", "DLLAB_ARTIFACTS_ONLY": str(version)}
 
 
 def _unavailable(exc: Exception) -> Unavailable:

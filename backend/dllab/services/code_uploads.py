@@ -38,7 +38,7 @@ def folder(settings: Settings, owner: User, upload_id: str) -> Path:
 
 def store(settings: Settings, owner: User, archive: Path) -> CodeUpload:
     """Check and unpack ``archive``; nothing is kept when it is refused."""
-    members = _check(archive)
+    members = check_archive(archive, "the code")
     upload_id = uuid.uuid4().hex
     parent = _owner_dir(settings, owner)
     parent.mkdir(parents=True, exist_ok=True)
@@ -64,12 +64,14 @@ def store(settings: Settings, owner: User, archive: Path) -> CodeUpload:
                       bytes=sum(m.size for m in members if m.isfile()))
 
 
-def _check(archive: Path) -> list[tarfile.TarInfo]:
+def check_archive(archive: Path, what: str) -> list[tarfile.TarInfo]:
+    """Refuse an archive that is not a gzipped tar of files and folders within its own
+    folder, or unpacks too big (``what`` it holds names it in the errors)."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members = tar.getmembers()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BadRequest(f"the code must be a .tar.gz archive: {exc}",
+        raise BadRequest(f"{what} must be a .tar.gz archive: {exc}",
                          reason="bad_archive") from exc
     if len(members) > MAX_FILES:
         raise BadRequest(f"the archive holds {len(members)} entries; at most {MAX_FILES}",

@@ -29,6 +29,7 @@ class NvmlReading:
     name: str | bytes
     memory_total_bytes: int
     memory_used_bytes: int
+    utilization_pct: int | None = None  # None: this device does not report it
 
 
 def _text(value: str | bytes) -> str:
@@ -42,6 +43,7 @@ def to_gpu_info(reading: NvmlReading) -> GpuInfo:
         model=_text(reading.name),
         memory_total_mib=reading.memory_total_bytes // MIB,
         memory_used_mib=reading.memory_used_bytes // MIB,
+        utilization_pct=reading.utilization_pct,
     )
 
 
@@ -58,9 +60,19 @@ def read_devices() -> list[NvmlReading]:
                 name=pynvml.nvmlDeviceGetName(handle),
                 memory_total_bytes=int(memory.total),
                 memory_used_bytes=int(memory.used),
+                utilization_pct=_utilization(handle),
             )
         )
     return readings
+
+
+def _utilization(handle: object) -> int | None:
+    """Percent of the last sample period a kernel ran (what nvidia-smi shows); some
+    devices (MIG instances, older boards) do not report it."""
+    try:
+        return int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except pynvml.NVMLError:
+        return None
 
 
 @functools.cache  # once per reason: the agent asks at start and `dllab up` asks too

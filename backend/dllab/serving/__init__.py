@@ -1,0 +1,1 @@
+"""Prediction services' domain: SavedModel signatures, per-service OpenAPI documents."""
