@@ -1,5 +1,6 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/environments, #/jobs, #/hosts, #/cluster, #/units, #/tokens, #/ssh-keys, #/secrets, #/login).
+// (#/environments, #/jobs, #/models, #/services, #/hosts, #/cluster, #/units, #/tokens,
+// #/ssh-keys, #/secrets, #/login).
 // Each page module exports `mount(container, context)` and may return a cleanup function
 // (timers, listeners). Routes marked `admin` are left out of the nav for other users, and
 // send them home; routes with a `nav` (the nav entry they belong to) are left out of the
@@ -21,6 +22,11 @@ import * as environmentDetailPage from "./pages/environment_detail.js";
 import * as jobsPage from "./pages/jobs.js";
 import * as jobFormPage from "./pages/job_form.js";
 import * as jobDetailPage from "./pages/job_detail.js";
+import * as modelsPage from "./pages/models.js";
+import * as modelDetailPage from "./pages/model_detail.js";
+import * as servicesPage from "./pages/services.js";
+import * as serviceFormPage from "./pages/service_form.js";
+import * as serviceDetailPage from "./pages/service_detail.js";
 
 const DEFAULT_ROUTE = "/environments";
 // JupyterHub's prefix: it sends users who are not signed in to #/login?next=/jupyter/...
@@ -31,6 +37,9 @@ const ROUTES = {
     nav: "/environments" },
   "/jobs": { page: jobsPage, title: "Jobs" },
   "/jobs/new": { page: jobFormPage, title: "Submit a job", nav: "/jobs" },
+  "/models": { page: modelsPage, title: "Models" },
+  "/services": { page: servicesPage, title: "Services" },
+  "/services/new": { page: serviceFormPage, title: "New service", nav: "/services" },
   "/hosts": { page: hostsPage, title: "Hosts" },
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
   "/units": { page: unitsPage, title: "Units" },
@@ -42,6 +51,9 @@ const PARAM_ROUTES = [
   { pattern: /^\/environments\/([^/]+)$/, page: environmentDetailPage, title: "Environment",
     nav: "/environments" },
   { pattern: /^\/jobs\/([^/]+)$/, page: jobDetailPage, title: "Job", nav: "/jobs" },
+  { pattern: /^\/models\/([^/]+)$/, page: modelDetailPage, title: "Model", nav: "/models" },
+  { pattern: /^\/services\/([^/]+)$/, page: serviceDetailPage, title: "Service",
+    nav: "/services" },
 ];
 
 /** The route of `path` with its parameters: {route, args}, or null. */

@@ -5,7 +5,9 @@ DLLAB_ARTIFACTS_S3 is JSON: {endpoint, region, bucket, prefix, code_prefix, acce
 secret_key}. ``prefix`` holds the job's checkpoints/, logs/ and output/, mirrored in
 /dllab/artifacts; ``code_prefix`` (optional) the job's code, copied to /dllab/code.
 
-    dllab-artifacts pull [--every S] [--only logs]   S3 -> local (TensorBoard follows logs)
+    dllab-artifacts pull [--every S] [--only DIR]    S3 -> local (TensorBoard follows logs;
+                                                     a service replica pulls its model
+                                                     version's folder)
     dllab-artifacts push [--every S]                 local -> S3, what changed since synced
 
 What was last pulled or pushed is remembered (size and modification time) in
@@ -117,7 +119,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="dllab-artifacts")
     parser.add_argument("command", choices=["pull", "push"])
     parser.add_argument("--every", type=float, default=0, help="repeat every S seconds")
-    parser.add_argument("--only", default=None, help="pull only this folder (logs)")
+    parser.add_argument("--only", default=None,
+                        help="pull only this folder (logs, a model version)")
     args = parser.parse_args()
     spec = json.loads(os.environ["DLLAB_ARTIFACTS_S3"])
     s3 = client(spec)

@@ -10,7 +10,10 @@
 #                    pulled first (code, checkpoints to resume from), pushed every
 #                    DLLAB_ARTIFACTS_EVERY s (default 10) while the command runs and once
 #                    more when it ends; DLLAB_ARTIFACTS_SYNC=pull only follows the logs
-#                    (a job's TensorBoard)
+#                    (a job's TensorBoard); DLLAB_ARTIFACTS_SYNC=once pulls once and runs
+#                    the command, nothing pushed (a service replica: the prefix is the
+#                    model's folder, and DLLAB_ARTIFACTS_ONLY=<version> pulls that version
+#                    folder only, to /dllab/artifacts/<version>)
 #
 # sshd runs as dev, not root: it can let in no one else. Its host key lives in the
 # workspace, so a restarted environment keeps it and clients see no "host key changed".
@@ -51,6 +54,11 @@ fi
 if [[ -n ${DLLAB_ARTIFACTS_S3:-} ]]; then
     store=$DLLAB_ARTIFACTS_S3
     export -n DLLAB_ARTIFACTS_S3
+    if [[ ${DLLAB_ARTIFACTS_SYNC:-push} == once ]]; then
+        DLLAB_ARTIFACTS_S3=$store dllab-artifacts pull \
+            ${DLLAB_ARTIFACTS_ONLY:+--only "$DLLAB_ARTIFACTS_ONLY"}
+        exec "$@"
+    fi
     DLLAB_ARTIFACTS_S3=$store dllab-artifacts pull
     if [[ ${DLLAB_ARTIFACTS_SYNC:-push} == pull ]]; then
         DLLAB_ARTIFACTS_S3=$store dllab-artifacts pull --every 10 --only logs &

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-27 20:59:10.402967
+Create Date: 2026-11-27 21:09:05.827111
 """
 
 from alembic import op
@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('service_id', sa.String(length=32), nullable=False),
     sa.Column('track', sa.String(length=16), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('routed_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ready_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('draining_since', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ended_at', dllab.db.models.base.UTCDateTime(timezone=True), nullable=True),

@@ -12,6 +12,7 @@ import json
 import tarfile
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -530,6 +531,7 @@ def test_ready_replicas_are_routed_on_the_edge_and_unrouted_as_they_go(
         client, alice, agent, app, settings, broker, fake_replicas, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(rollout, "time", clock)  # the stats' points, every 2 s
+    monkeypatch.setattr(rollout, "ROUTE_SETTLE", timedelta(0))
     host = agent("cpu-1", gpus=0, runtime="docker", address="127.0.0.1")
     service = create(client, alice, version=1)
     sid = service["id"]
@@ -547,6 +549,10 @@ def test_ready_replicas_are_routed_on_the_edge_and_unrouted_as_they_go(
                        ports={"8501": fake_replicas[0].port}).status_code == 204
     assert get(client, alice, sid)["status"] == "starting"
     assert not routes_file(settings).exists()
+    serving_round(app, settings)
+    # Routed, and serving from the next round on, once Traefik has loaded the route.
+    assert routes_file(settings).exists()
+    assert get(client, alice, sid)["replicas"][0]["state"] == "starting"
     serving_round(app, settings)
     service = get(client, alice, sid)
     assert service["status"] == "serving" and service["reason"] is None
@@ -566,7 +572,8 @@ def test_ready_replicas_are_routed_on_the_edge_and_unrouted_as_they_go(
     serving_round(app, settings)
     [point] = client.get(f"{SERVICES}/{sid}/metrics", headers=alice).json()["points"]
     assert point["at"] == clock.now and point["replicas"] == 1
-    assert point["rps"] == pytest.approx(10 / 2) and point["errors"] == pytest.approx(1 / 2)
+    # Three scrapes (two rounds to be served, then this one): 20 requests, 2 failed, in 2 s.
+    assert point["rps"] == pytest.approx(20 / 2) and point["errors"] == pytest.approx(2 / 2)
     assert point["p50_ms"] == pytest.approx(2.5) and point["inflight"] == 2
 
     # The token is in the routes from the next round on; dropping it takes it out.
@@ -585,6 +592,7 @@ def test_ready_replicas_are_routed_on_the_edge_and_unrouted_as_they_go(
                          json={"version": 2, "weight": 20}).json()
     [new] = [r for r in canary["replicas"] if r["track"] == "canary"]
     host.report(new["unit"], "running", ports={"8501": fake_replicas[1].port})
+    serving_round(app, settings)
     serving_round(app, settings)
     assert get(client, alice, sid)["status"] == "serving"
     config = json.loads(routes_file(settings).read_text())["http"]

@@ -2,9 +2,10 @@
 the control plane's serving loop and after each change asked through the API.
 
 A replica is a workload of one unit running dllab-serve. It is routed (written into the
-edge proxy's configuration) once it has answered its health check here, and stays routed
-until it is drained: unrouted first, stopped once Traefik has the new routes and its last
-request is answered. So:
+edge proxy's configuration) once it has answered its health check here, counts as serving
+from the next round on (Traefik has loaded its route by then), and stays routed until it
+is drained: unrouted first, stopped once Traefik has the new routes and its last request
+is answered. So:
 
 - a track rolls to a new version one replica at a time: one more replica of the new
   version starts, and an old one is drained only when enough others serve;
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 KIND = "service"
 SURGE = 1  # replicas of a new version started ahead of the old ones' draining
+ROUTE_SETTLE = timedelta(seconds=0.5)  # Traefik loads a changed route in milliseconds
 DRAIN_GRACE = timedelta(seconds=2)  # Traefik reloads its routes within milliseconds
 DRAIN_TIMEOUT = timedelta(seconds=30)  # requests still unanswered by then are cut
 FAILURES_BEFORE_PAUSE = 3
@@ -67,8 +69,14 @@ class Replica:
 
     @property
     def routed(self) -> bool:
-        return (self.row.ready_at is not None and self.row.draining_since is None
+        """In the edge proxy's routes: it has answered its health check, is not draining."""
+        return (self.row.routed_at is not None and self.row.draining_since is None
                 and self.address is not None)
+
+    @property
+    def serving(self) -> bool:
+        """Routed long enough that Traefik has loaded its route: what decisions count on."""
+        return self.routed and self.row.ready_at is not None
 
 
 def live_replicas(session: Session, service: Service) -> list[ServiceReplica]:
@@ -124,7 +132,10 @@ def _round(session: Session, settings: Settings, dispatcher: Dispatcher, book: B
         if result is None:
             continue
         healthy, scrape = result
-        if healthy and replica.row.ready_at is None:
+        if healthy and replica.row.routed_at is None:
+            replica.row.routed_at = now
+        elif replica.row.routed_at is not None and replica.row.ready_at is None and \
+                now - replica.row.routed_at >= ROUTE_SETTLE:
             replica.row.ready_at = now
         if scrape is not None:
             book.inflight[replica.row.workload_id] = scrape.inflight
@@ -132,7 +143,7 @@ def _round(session: Session, settings: Settings, dispatcher: Dispatcher, book: B
                 scrapes[replica.row.workload_id] = scrape
     stats = book.stats.setdefault(service.id, ServiceStats())
     stats.add(time.time(), scrapes)
-    _autoscale(session, service, stats, [r for r in found if r.routed], now)
+    _autoscale(session, service, stats, [r for r in found if r.serving], now)
     stops = _finish_drains(session, service, found, book, now)
     session.commit()
     send_stops(dispatcher, stops)
@@ -157,12 +168,12 @@ def _probe(addresses: list[str]) -> dict[str, tuple[bool, Scrape | None]]:
 
 
 def _autoscale(session: Session, service: Service, stats: ServiceStats,
-               routed: list[Replica], now: datetime) -> None:
+               serving: list[Replica], now: datetime) -> None:
     if not service.spec.get("autoscale"):
         return
     rule = Autoscale.model_validate(service.spec["autoscale"])
     stable = dict(service.tracks[0])
-    serving = [r for r in routed if r.row.track == stable["name"]]
+    serving = [r for r in serving if r.row.track == stable["name"]]
     starting = [r for r in live_replicas(session, service)
                 if r.track == stable["name"] and r.ready_at is None]
     if not serving:
@@ -242,14 +253,14 @@ def converge(session: Session, settings: Settings, dispatcher: Dispatcher,
                 paused is None or now >= paused):
             current.append(_start(session, settings, service, track))
             created = True
-        serving = sum(r.routed for r in mine)
-        for replica in sorted(outdated, key=lambda r: r.routed):
-            if replica.routed and serving - 1 < want:
+        serving = sum(r.serving for r in mine)
+        for replica in sorted(outdated, key=lambda r: r.serving):
+            if replica.serving and serving - 1 < want:
                 break  # the old version serves until enough of the new one does
             replica.row.draining_since = now
-            serving -= replica.routed
+            serving -= replica.serving
         if len(current) > want:
-            for replica in sorted(current, key=lambda r: (r.routed, r.row.created_at))[
+            for replica in sorted(current, key=lambda r: (r.serving, r.row.created_at))[
                     :len(current) - want]:
                 replica.row.draining_since = now  # not serving yet first, then the newest
     tracks = {t["name"] for t in service.tracks}
@@ -337,22 +348,22 @@ def status(session: Session, service: Service) -> tuple[ServiceStatus, str | Non
     found = replicas(session, service)
     live = [r for r in found if r.row.draining_since is None]
     wanted = sum(t["replicas"] for t in service.tracks)
-    routed = [r for r in live if r.routed]
+    ready = [r for r in live if r.serving]
     paused = _pause_until(session, service)
-    if wanted == 0 and not routed:
+    if wanted == 0 and not ready:
         return ServiceStatus.stopped, None
     if paused is not None:
         return ServiceStatus.failing, (f"replicas keep failing before they serve; the next "
                                        f"starts at {paused:%H:%M:%S} UTC. Last: "
                                        f"{service.reason}")
-    if not routed:
+    if not ready:
         return ServiceStatus.starting, _waiting(session, live)
     outdated = any(r.row.version != _version_of(service, r.row.track) for r in live)
     if outdated or len(live) != len(found):
         return ServiceStatus.updating, _waiting(session, live)
-    if len(routed) < wanted:
+    if len(ready) < wanted:
         return (ServiceStatus.updating if len(live) != wanted else ServiceStatus.degraded,
-                f"{len(routed)} of {wanted} replicas serve; " + (_waiting(session, live) or ""))
+                f"{len(ready)} of {wanted} replicas serve; " + (_waiting(session, live) or ""))
     return ServiceStatus.serving, None
 
 
@@ -363,7 +374,7 @@ def _version_of(service: Service, track: str) -> int | None:
 def _waiting(session: Session, live: list[Replica]) -> str | None:
     """Why the replicas not serving yet wait: the queue's reason, or loading the model."""
     for replica in live:
-        if replica.routed:
+        if replica.serving:
             continue
         workload = session.get(Workload, replica.row.workload_id)
         if replica.unit is not None and replica.unit.state == UnitState.queued:

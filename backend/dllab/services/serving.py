@@ -231,7 +231,7 @@ def _replica_state(row: ServiceReplica, replica: rollout.Replica | None,
         return f"ended ({unit.state})" if unit else "ended"
     if row.draining_since is not None:
         return "draining"
-    if replica.routed:
+    if replica.serving:
         return "ready"
     return "queued" if unit is not None and unit.state == UnitState.queued else "starting"
 

@@ -69,8 +69,9 @@ class Service(Base):
 
 class ServiceReplica(Base):
     """One replica: a workload of one unit running dllab-serve. Routed once it answers its
-    health check; on the way out it is unrouted first (``draining_since``) and stopped once
-    its requests are done."""
+    health check (``routed_at``), ready once Traefik has loaded that route (``ready_at``);
+    on the way out it is unrouted first (``draining_since``) and stopped once its requests
+    are done."""
 
     __tablename__ = "service_replicas"
 
@@ -80,6 +81,7 @@ class ServiceReplica(Base):
                                             index=True)
     track: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer)
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     draining_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
