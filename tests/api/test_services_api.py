@@ -617,3 +617,31 @@ def test_ready_replicas_are_routed_on_the_edge_and_unrouted_as_they_go(
     stopped = {m.args[0] for m in broker.messages(TASK_STOP_UNIT)}
     assert new["unit"] in stopped
     assert client.post(PREDICT.format("web")).status_code == 404
+
+
+def test_gpu_utilization_of_the_replicas_gpus_scales_a_service_up(
+        client, alice, agent, app, settings, fake_replicas, monkeypatch):
+    monkeypatch.setattr(rollout, "ROUTE_SETTLE", timedelta(0))
+    host = agent("gpu-1", gpus=2, runtime="docker", address="127.0.0.1")
+    service = create(client, alice, gpus_per_replica=1, autoscale={
+        "min": 1, "max": 2, "metric": "gpu_util", "target": 50,
+        "scale_down_delay_seconds": 0})
+    [replica] = service["replicas"]
+    [gpu] = replica["gpus"]
+    running = {"unit_id": replica["unit"], "state": "running",
+               "ports": {"8501": fake_replicas[0].port}}
+    host.report(replica["unit"], "running", ports=running["ports"])
+    serving_round(app, settings)
+    serving_round(app, settings)
+    assert get(client, alice, service["id"])["status"] == "serving"
+    # Its GPU busy 90% of the time: 1.8 replicas' worth of the 50% target.
+    host.gpus[gpu["index"]]["utilization_pct"] = 90
+    assert host.heartbeat([running]).status_code == 204
+    serving_round(app, settings)
+    assert tracks(get(client, alice, service["id"]))[0][3] == 2
+    # Idle, and no delay asked for: back to one (the starting one is not waited for).
+    host.gpus[gpu["index"]]["utilization_pct"] = 5
+    host.heartbeat([running])
+    serving_round(app, settings)
+    serving_round(app, settings)
+    assert tracks(get(client, alice, service["id"]))[0][3] == 1
