@@ -2,7 +2,8 @@
 with DLLAB_ARTIFACT_S3_URL, a multi-worker job on the examples. Its code comes from S3,
 its checkpoints, TensorBoard logs and SavedModel go there as it runs; a worker killed
 mid-training restarts the gang from the newest checkpoint in S3; the job page's scalars
-and its TensorBoard read the logs from S3."""
+and its TensorBoard read the logs from S3; its SavedModel, registered as a model version,
+is kept in S3 and served from there."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from job_client import JobClient
 
@@ -32,7 +34,7 @@ def s3_lab(docker_client: Any, s3_server: dict[str, str],
         yield lab
 
 
-def test_a_job_keeps_its_artifacts_in_s3_and_resumes_from_them(s3_lab: Lab,
+def test_a_job_keeps_its_artifacts_in_s3_resumes_from_them_and_its_model_is_served(s3_lab: Lab,
                                                                 s3_server: dict[str, str],
                                                                 docker_client: Any) -> None:
     client = JobClient.upload_examples(s3_lab.add_user("s3-trainer"))
@@ -81,3 +83,30 @@ def test_a_job_keeps_its_artifacts_in_s3_and_resumes_from_them(s3_lab: Lab,
                       and r.json(), "TensorBoard lists the run it pulled from S3", timeout=60)
     assert "." in runs
     client.user.delete(board)
+
+    # The SavedModel it made, registered from its output in S3, is kept in S3 and served
+    # by a replica that pulls it from there (no mount of the store).
+    model = client.user.post("/api/v1/models", json={"name": "s3-digits"}).json()
+    version = client.user.post(f"/api/v1/models/{model['id']}/versions",
+                               json={"job": {"id": job["id"], "path": "model"}})
+    assert version.status_code == 201, version.text
+    assert version.json()["location"] == f"s3://{BUCKET}/{PREFIX}/models/{model['id']}/1/"
+    kept = Path(s3_server["data"]) / BUCKET / PREFIX / "models" / model["id"] / "1"
+    assert (kept / "saved_model.pb").exists() and list((kept / "variables").iterdir())
+    created = client.user.post("/api/v1/services", json={"name": "s3-digits",
+                                                          "model": "s3-digits"})
+    assert created.status_code == 201, created.text
+    service_id, url = created.json()["id"], created.json()["url"]
+
+    def serving() -> dict[str, Any] | None:
+        service = client.user.get(f"/api/v1/services/{service_id}").json()
+        assert service["status"] != "failing", service
+        return service if service["status"] == "serving" else None
+
+    [replica] = eventually(serving, "the S3 model served", timeout=180)["replicas"]
+    answer = httpx.post(f"{url}:predict", json={"instances": [[0.0] * 64] * 2}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert [len(p) for p in answer.json()["predictions"]] == [10, 10]
+    [container] = docker_client.containers.list(filters={"label": f"dllab.unit={replica['unit']}"})
+    assert not [m for m in container.attrs["Mounts"] if m["Destination"].startswith("/dllab")]
+    assert client.user.delete(f"/api/v1/services/{service_id}").status_code == 204
