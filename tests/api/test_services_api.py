@@ -139,9 +139,12 @@ def test_a_service_waits_in_the_queue_for_a_host_with_its_replicas_shown(
     listed = client.get(SERVICES, headers=alice).json()
     assert listed["count"] == 1 and listed["data"][0]["id"] == service["id"]
     assert not routes_file(settings).exists()  # no replica ready: the control plane answers
-    serving_round(client.app, settings)
+    for _ in range(3):  # waiting for a host (or a GPU) is never a reason to replace one
+        serving_round(client.app, settings)
     assert not routes_file(settings).exists()
-    assert live(get(client, alice, service["id"])) == [("stable", 2, "queued")] * 2
+    waiting = get(client, alice, service["id"])
+    assert live(waiting) == [("stable", 2, "queued")] * 2
+    assert [r["id"] for r in waiting["replicas"]] == [r["id"] for r in service["replicas"]]
 
     unit = client.get(f"/api/v1/units/{service['replicas'][0]['unit']}", headers=alice)
     assert unit.status_code == 200 and unit.json()["state"] == "queued"
