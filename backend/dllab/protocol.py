@@ -163,8 +163,16 @@ class GpuInfo(BaseModel):
     model: str = Field(max_length=255)
     memory_total_mib: int = Field(ge=0, le=2**31 - 1)
     memory_used_mib: int = Field(ge=0, le=2**31 - 1)
+    # What NVML reads, where the device reports it (None: it does not).
     utilization_pct: int | None = Field(default=None, ge=0, le=100, description=(
-        "percent of the time a kernel ran lately (NVML); None: not reported"))
+        "percent of the time a kernel ran lately"))
+    temperature_c: int | None = Field(default=None, ge=-100, le=200)
+    power_w: float | None = Field(default=None, ge=0, le=100_000)
+    sm_clock_mhz: int | None = Field(default=None, ge=0, le=100_000)
+    ecc_uncorrected: int | None = Field(default=None, ge=0, le=2**62, description=(
+        "uncorrected ECC errors since the driver loaded"))
+    xid_last: int | None = Field(default=None, ge=0, le=2**31 - 1, description=(
+        "the last XID error the driver reported since the agent started"))
     simulated: bool = False
 
 

@@ -65,6 +65,31 @@ def two_fake_devices(monkeypatch):
         return SimpleNamespace(gpu=utilization[handle[0]], memory=5)
 
     monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", rates)
+
+    def first_only(value):  # the second device reports none of these (a MIG slice)
+        def read(handle, *args):
+            if handle is not devices[0]:
+                raise pynvml.NVMLError_NotSupported()
+            return value
+        return read
+
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTemperature", first_only(64))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetPowerUsage", first_only(231_500))  # mW
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetClockInfo", first_only(1410))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEccErrors", first_only(2))
+    # NVML's event set: one XID 79 (fallen off the bus) pending for the first device.
+    pending = [SimpleNamespace(device=devices[0], eventData=79)]
+
+    def wait(event_set, timeout_ms):
+        assert timeout_ms == 0  # never blocks a heartbeat
+        if not pending:
+            raise pynvml.NVMLError_Timeout()
+        return pending.pop(0)
+
+    monkeypatch.setattr(pynvml, "nvmlEventSetCreate", lambda: "events")
+    monkeypatch.setattr(pynvml, "nvmlDeviceRegisterEvents", first_only(None))
+    monkeypatch.setattr(pynvml, "nvmlEventSetWait_v2", wait)
+    monkeypatch.setattr(pynvml, "nvmlEventSetFree", lambda event_set: calls.append("free"))
     return calls
 
 
@@ -74,7 +99,18 @@ def test_probe_reads_every_device_and_shuts_nvml_down(two_fake_devices):
         (0, "GPU-00000000", 0, 37),
         (1, "GPU-11111111", 1024, None),
     ]
-    assert two_fake_devices == ["init", "shutdown"]
+    assert two_fake_devices == ["init", "free", "shutdown"]
+
+
+def test_readings_carry_what_each_device_reports_and_the_last_xid(two_fake_devices):
+    source = nvml.NvmlGpus.open()
+    first, second = source.read()
+    assert (first.temperature_c, first.power_w, first.sm_clock_mhz, first.ecc_uncorrected,
+            first.xid_last) == (64, 231.5, 1410, 2, 79)
+    assert (second.temperature_c, second.power_w, second.sm_clock_mhz,
+            second.ecc_uncorrected, second.xid_last) == (None, None, None, None, None)
+    assert source.read()[0].xid_last == 79  # kept: the last one seen, as DCGM reports it
+    source.close()
 
 
 def _raise(error):
