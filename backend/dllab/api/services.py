@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dllab.api.deps import (
+    ContextDep,
     CurrentUser,
     DispatcherDep,
     IdPath,
@@ -126,12 +127,12 @@ def drop_token(service_id: IdPath, user: CurrentUser, session: SessionDep) -> Re
 
 @router.get("/{service_id}/metrics", response_model=ServiceMetrics)
 def service_metrics(service_id: IdPath, user: CurrentUser, session: SessionDep,
-                    request: Request,
+                    context: ContextDep,
                     seconds: Annotated[float, Query(gt=0, le=3600)] = 900) -> ServiceMetrics:
     """Requests and errors per second, latency percentiles, requests in flight and routed
     replicas, a point every 2 s over the last ``seconds`` (kept an hour, in memory)."""
     service = serving.get(session, user, service_id)
-    stats = request.app.state.context.serving.stats.get(service.id)
+    stats = context.serving.stats.get(service.id)
     return ServiceMetrics(points=stats.recent(seconds) if stats else [])
 
 
