@@ -242,10 +242,12 @@ export function keepFocus(root, render, { fallback = false } = {}) {
 /**
  * Run `load(signal)` now and then every `ms` while the tab is shown (at once when it is
  * shown again), never two at a time: a refresh asked for while one runs follows it.
+ * Without `ms` it loads again only when asked (`refresh`), for pages that change only
+ * when their user changes them.
  * `signal` is aborted by `stop()`, so a load that awaited can tell that its page is gone.
  * Returns `{refresh, stop}`; a page's mount returns `stop` as (part of) its cleanup.
  */
-export function poller(load, ms) {
+export function poller(load, ms = null) {
   const controller = new AbortController();
   const { signal } = controller;
   let inflight = false;
@@ -274,8 +276,8 @@ export function poller(load, ms) {
   const tick = () => {
     if (!document.hidden) refresh();
   };
-  const timer = setInterval(tick, ms);
-  document.addEventListener("visibilitychange", tick);
+  const timer = ms ? setInterval(tick, ms) : null;
+  if (ms) document.addEventListener("visibilitychange", tick);
   refresh();
   return {
     refresh,
@@ -320,6 +322,35 @@ export function pager({ offset, limit, count, label, onChange, testId }) {
 export function pageSize(params, fallback, most = 500) {
   const asked = Number.parseInt(params ? params.get("per_page") : "", 10);
   return Number.isInteger(asked) && asked >= 1 ? Math.min(asked, most) : fallback;
+}
+
+/**
+ * A page's header: the way back to its list (`back`: {href, label}, shown "← Jobs"), the
+ * title (a text for an <h1>, or the node that holds the heading) and the line under it,
+ * and what stands on its right (`side`: a summary, buttons).
+ */
+export function pageHeader({ back = null, title, subtitle = null, side = [] }) {
+  return h("div", { class: "page-header" },
+    h("div", {},
+      back ? h("p", { class: "breadcrumb" }, h("a", { href: back.href }, `← ${back.label}`))
+        : null,
+      typeof title === "string" ? h("h1", {}, title) : title,
+      subtitle ? h("p", { class: "page-subtitle" }, subtitle) : null),
+    side.length ? h("div", { class: "page-header-side" }, side) : null);
+}
+
+/**
+ * A table in its scrolling box: a caption for screen readers, the column heads, and the
+ * rows. `hiddenLast` heads a last column for screen readers only (its buttons say enough
+ * to the eye): "Actions".
+ */
+export function dataTable(caption, columns, rows, { hiddenLast = null } = {}) {
+  return h("div", { class: "table-scroll" }, h("table", { class: "table" },
+    h("caption", { class: "visually-hidden" }, caption),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)),
+      hiddenLast ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, hiddenLast))
+        : null)),
+    h("tbody", {}, rows)));
 }
 
 /** One "label: value" of a detail page's overview (a dash when the value is empty). */

@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import {
   alertBox, badge, count, emptyState, formatFullDate, h, hostStatusBadge, keepFocus,
-  pageSize, pager, poller, refreshedText, refreshRelativeTimes, relativeTime, shortUuid,
+  pageHeader, pageSize, pager, poller, refreshedText, refreshRelativeTimes, relativeTime, shortUuid,
   spinnerText,
 } from "../ui.js";
 
@@ -262,12 +262,9 @@ export function mount(container, { params }) {
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Cluster"),
-        h("p", { class: "page-subtitle" },
-          "Every GPU and who holds it, and the workloads waiting for one.")),
-      stats),
+    pageHeader({ title: "Cluster",
+      subtitle: "Every GPU and who holds it, and the workloads waiting for one.",
+      side: [stats] }),
     problem,
     h("section", { class: "card cluster-card", "aria-labelledby": "gpus-title" },
       h("div", { class: "card-head" },

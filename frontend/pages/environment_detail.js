@@ -2,15 +2,14 @@
 // command, its GPUs and volumes, the timed phases of its latest start and the last lines
 // of its unit's log; live while it is on its way up or down. Stop, start and delete.
 
-import { api } from "../api.js";
 import {
-  alertBox, badge, count, emptyState, h, keepFocus, metaItem, phaseTimeline,
-  refreshRelativeTimes, relativeTime, shortUuid, spinnerText,
+  badge, count, h, keepFocus, metaItem, phaseTimeline, relativeTime, shortUuid,
 } from "../ui.js";
 import {
-  actionButtons, gpuMapping, isBusy, jupyterLink, leaveFlash, livePoller, queueText,
-  refreshText, runAction, sshLine, stateBadge, tensorboardLink,
+  actionButtons, gpuMapping, isBusy, jupyterLink, queueText, runAction, sshLine, stateBadge,
+  tensorboardLink,
 } from "./environment_parts.js";
+import { detailFrame, leaveFlash, logCard, watchOne } from "./page_parts.js";
 
 const LOG_LINES = 200;
 
@@ -48,32 +47,16 @@ function sshAccess(env) {
 
 export function mount(container, { args, navigate }) {
   const id = args[0];
-  let lastData = null;
   let lastLogKey = null;
   let env = null;
-  let live = null;
   let stopped = false;
+  const frame = detailFrame({ noun: "environment", list: "Environments" });
+  const { say } = frame;
 
-  const title = h("h1", {}, "Environment");
-  const headBadge = h("span", { class: "head-badge" });
-  const headActions = h("div", { class: "env-head-actions" });
-  const problem = h("div", { class: "page-problem" });
-  const body = h("div", { class: "env-detail", "aria-busy": "true" },
-    spinnerText("Loading the environment…"));
-  const status = h("p", { class: "refresh-note muted" });
-
-  const logView = h("pre", { class: "log-view", tabindex: "0", "aria-label": "Log",
-    "data-testid": "environment-log" });
-  const logNote = h("span", { class: "muted card-title-note" });
-  const logRefresh = h("button", { type: "button", class: "btn btn-secondary btn-small" },
-    "Refresh log");
-  const logCard = h("section", { class: "card", "aria-labelledby": "env-log-title" },
-    h("div", { class: "card-head" },
-      h("h2", { id: "env-log-title", class: "card-title" }, "Log", logNote),
-      logRefresh),
-    logView);
-
-  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
+  const log = logCard({ name: "env", testId: "environment-log", isGone: () => stopped,
+    source: () => (env && env.unit ? { note: ` · last ${LOG_LINES} lines of unit ${env.unit}`,
+      path: `units/${encodeURIComponent(env.unit)}/logs?tail=${LOG_LINES}` }
+      : { empty: "No unit yet: the log starts once the environment is placed on a host." }) });
 
   async function onAction(target, action, button) {
     const done = await runAction(target, action, button, say);
@@ -82,41 +65,13 @@ export function mount(container, { args, navigate }) {
       navigate("/environments");
       return;
     }
-    live.refresh();
+    watch.refresh();
   }
 
-  async function loadLog() {
-    if (!env || !env.unit) {
-      logNote.textContent = "";
-      logView.textContent = "No unit yet: the log starts once the environment is placed on "
-        + "a host.";
-      return;
-    }
-    const unit = env.unit;
-    logRefresh.disabled = true;
-    try {
-      const text = await api(`units/${encodeURIComponent(unit)}/logs?tail=${LOG_LINES}`,
-        { text: true });
-      if (stopped) return;
-      logNote.textContent = ` · last ${LOG_LINES} lines of unit ${unit}`;
-      logView.textContent = text || "(nothing yet)";
-      logView.scrollTop = logView.scrollHeight;
-    } catch (error) {
-      if (stopped || error.handled) return;
-      logView.textContent = "";
-      logView.append(alertBox(`Could not load the log: ${error.message}`));
-    } finally {
-      logRefresh.disabled = false;
-    }
-  }
-  logRefresh.addEventListener("click", loadLog);
-
-  function show() {
-    body.setAttribute("aria-busy", "false");
-    title.textContent = env.name;
-    document.title = `${env.name} · Environments · DLLab`;
-    headBadge.replaceChildren(stateBadge(env));
-    keepFocus(headActions, () => headActions.replaceChildren(
+  function show(found) {
+    env = found;
+    frame.named(env.name, stateBadge(env));
+    keepFocus(frame.actions, () => frame.actions.replaceChildren(
       actionButtons(env, onAction, { small: false })));
     const access = env.urls
       ? h("div", { class: "env-access" },
@@ -127,7 +82,7 @@ export function mount(container, { args, navigate }) {
     let reason = null;
     if (env.state === "queued") reason = queueText(env.position, env.reason);
     else if (env.reason) reason = env.reason;
-    body.replaceChildren(
+    frame.fill(
       h("section", { class: "card", "aria-label": "Overview" },
         h("dl", { class: "host-meta env-meta" },
           metaItem("State", stateBadge(env)),
@@ -152,59 +107,23 @@ export function mount(container, { args, navigate }) {
         h("h2", { id: "env-phases-title", class: "card-title" }, "Start",
           h("span", { class: "muted card-title-note" }, " · the latest, timed")),
         phaseTimeline(env.phases, "Phases of the latest start")),
-      logCard);
+      log.card);
   }
 
-  async function load(signal) {
-    try {
-      const found = await api(`environments/${encodeURIComponent(id)}`);
-      if (signal.aborted) return true;
-      env = found;
-      const text = JSON.stringify(found);
-      if (text !== lastData) show();
-      else refreshRelativeTimes(body);
-      lastData = text;
-      problem.replaceChildren();
+  container.replaceChildren(frame.header, frame.problem, frame.body, frame.status);
+
+  const watch = watchOne(frame, { path: `environments/${encodeURIComponent(id)}`, show,
+    busy: isBusy,
+    loaded() {
+      say(null);
       const logKey = `${env.unit}:${env.state}`;
       if (logKey !== lastLogKey) {
         lastLogKey = logKey;
-        loadLog();
+        log.load();
       }
-      const busy = isBusy(env);
-      status.textContent = refreshText(busy);
-      return busy;
-    } catch (error) {
-      if (signal.aborted || error.handled) return false;
-      body.setAttribute("aria-busy", "false");
-      if (error.status === 404 || error.status === 422) { // none, or not an id at all
-        live.stop();
-        headActions.replaceChildren();
-        headBadge.replaceChildren();
-        status.textContent = "";
-        body.replaceChildren(emptyState("No such environment",
-          "It may have been deleted. Back to ", h("a", { href: "#/environments" }, "Environments"),
-          "."));
-        return false;
-      }
-      say(alertBox(`Could not load the environment: ${error.message}`));
-      if (lastData === null) body.replaceChildren();
-      return false;
-    }
-  }
-
-  container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/environments" }, "← Environments")),
-        h("div", { class: "env-title" }, title, headBadge)),
-      headActions),
-    problem,
-    body,
-    status);
-
-  live = livePoller(load);
+    } });
   return () => {
     stopped = true;
-    live.stop();
+    watch.stop();
   };
 }

@@ -3,8 +3,9 @@
 // of your secrets) copied in at each start. Once created, the list follows it.
 
 import { api } from "../api.js";
-import { alertBox, count, h } from "../ui.js";
-import { leaveFlash, WORKSPACE } from "./environment_parts.js";
+import { alertBox, count, h, pageHeader } from "../ui.js";
+import { WORKSPACE } from "./environment_parts.js";
+import { leaveFlash } from "./page_parts.js";
 
 const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
 
@@ -322,13 +323,10 @@ export function mount(container, { user, navigate }) {
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/environments" }, "← Environments")),
-        h("h1", {}, "New environment"),
-        h("p", { class: "page-subtitle" },
-          "JupyterLab, TensorBoard and SSH on the GPUs you ask for; it waits in the queue "
-          + "when they are busy."))),
+    pageHeader({ back: { href: "#/environments", label: "Environments" },
+      title: "New environment",
+      subtitle: "JupyterLab, TensorBoard and SSH on the GPUs you ask for; it waits in the "
+        + "queue when they are busy." }),
     h("section", { class: "card" }, form));
   name.focus();
   load();

@@ -1,25 +1,23 @@
-// What the environment pages share: the refresh that speeds up while one starts or stops,
-// the state badge and the queue's words, the GPUs' mapping, the Jupyter and TensorBoard
-// links and the ssh command, the stop/start/delete buttons, and the message the form and
-// the detail page leave for the list.
+// What the environment pages share: the state badge and the queue's words, the GPUs'
+// mapping, the Jupyter and TensorBoard links and the ssh command, and the stop/start/delete
+// buttons. The queue's words and the GPU chips serve the job and service pages too.
 
 import { api } from "../api.js";
-import { alertBox, badge, confirmDialog, copyButton, h, poller } from "../ui.js";
+import { alertBox, badge, confirmDialog, copyButton, h } from "../ui.js";
 
-// While an environment is queued, starting or stopping the pages refresh every BUSY_MS;
-// once every one shown is running, stopped or failed, every STEADY_MS.
-const BUSY_MS = 2000;
-const STEADY_MS = 15000;
 // The workspace in every environment: kept when it stops, removed when it is deleted.
 export const WORKSPACE = "/home/dev/work";
 
-const STATE_KIND = {
+// An environment's states are its unit's: the units page shows these too.
+export const STATE_KIND = {
   queued: "neutral",
   starting: "info",
   running: "success",
   stopping: "info",
   stopped: "neutral",
+  exited: "neutral",
   failed: "danger",
+  lost: "danger",
 };
 const STEADY = new Set(["running", "stopped", "failed"]);
 
@@ -28,22 +26,6 @@ const ACTIONS = {
   start: { label: "Start", busy: "Starting…", verb: "Starting" },
   delete: { label: "Delete", busy: "Deleting…", verb: "Deleting" },
 };
-
-// One message for the list page after the form created an environment, or the detail
-// page deleted one.
-let flash = null;
-
-/** Leaves `text` for the list page to show when it mounts next. */
-export function leaveFlash(text) {
-  flash = text;
-}
-
-/** The message left for the list page, once. */
-export function takeFlash() {
-  const text = flash;
-  flash = null;
-  return text;
-}
 
 export const isBusy = (env) => !STEADY.has(env.state);
 
@@ -64,6 +46,14 @@ export function stateBadge(env) {
 
 export function gpuMapping(gpu) {
   return `GPU ${gpu.index} → seen as ${gpu.visible_index}`;
+}
+
+/** Physical → visible GPU chips ("2→0"), or "none". */
+export function gpuChips(gpus) {
+  if (!gpus.length) return h("span", { class: "muted" }, "none");
+  return h("span", { class: "unit-gpus" }, gpus.map((g) => h("span", { class: "gpu-chip",
+    title: `${gpuMapping(g)}${g.simulated ? " (simulated)" : ""}` },
+  `${g.index}→${g.visible_index}`, g.simulated ? h("span", { class: "sim-dot" }, " sim") : null)));
 }
 
 export function jupyterLink(env, attrs = {}) {
@@ -131,30 +121,3 @@ export function actionButtons(env, onAction, { small = true } = {}) {
     canStart ? button("start", "btn-secondary") : null,
     button("delete", "btn-secondary btn-danger-text"));
 }
-
-/**
- * poller() every BUSY_MS, where `load(signal)` answers whether something shown is on its
- * way (true: again in BUSY_MS; false: in STEADY_MS). `refresh()` loads at once.
- */
-export function livePoller(load) {
-  let due = 0;
-  const poll = poller(async (signal) => {
-    if (Date.now() < due) return;
-    const busy = await load(signal);
-    due = busy ? 0 : Date.now() + STEADY_MS - BUSY_MS / 2;
-  }, BUSY_MS);
-  return {
-    refresh() {
-      due = 0;
-      poll.refresh();
-    },
-    stop: poll.stop,
-  };
-}
-
-export function refreshText(busy) {
-  const at = new Date().toLocaleTimeString();
-  return busy ? `Updated ${at} · refreshes every ${BUSY_MS / 1000} s while one starts or stops`
-    : `Updated ${at} · refreshes every ${STEADY_MS / 1000} s`;
-}
-

@@ -3,15 +3,15 @@
 // ssh command; live while one is on its way up or down. The form that creates one is in
 // environment_form.js, one environment's page in environment_detail.js.
 
-import { api } from "../api.js";
 import {
-  alertBox, count, emptyState, formatFullDate, h, keepFocus, pageSize, pager,
-  refreshRelativeTimes, relativeTime, spinnerText,
+  count, dataTable, emptyState, formatFullDate, h, pageHeader, pageSize, relativeTime,
+  spinnerText,
 } from "../ui.js";
 import {
-  actionButtons, gpuMapping, isBusy, jupyterLink, livePoller, queueText, refreshText,
-  runAction, sshLine, stateBadge, takeFlash, tensorboardLink,
+  actionButtons, gpuChips, isBusy, jupyterLink, queueText, runAction, sshLine, stateBadge,
+  tensorboardLink,
 } from "./environment_parts.js";
+import { messageSlot, pagedList } from "./page_parts.js";
 
 const PAGE_SIZE = 50;
 
@@ -34,11 +34,7 @@ function gpuCell(env) {
     return h("span", { class: "gpu-requested", title: "GPUs asked for; the environment gets "
       + "them while it runs" }, count(env.gpus, "GPU"));
   }
-  return h("span", { class: "unit-gpus" }, env.devices.map((gpu) =>
-    h("span", { class: "gpu-chip",
-      title: `${gpuMapping(gpu)}${gpu.simulated ? " (simulated)" : ""}` },
-      `${gpu.index}→${gpu.visible_index}`,
-      gpu.simulated ? h("span", { class: "sim-dot" }, " sim") : null)));
+  return gpuChips(env.devices);
 }
 
 /** Links and the ssh command while it runs; what to expect otherwise. */
@@ -56,29 +52,19 @@ function accessCell(env) {
 
 export function mount(container, { user, params }) {
   const isAdmin = user.role === "admin";
-  const size = pageSize(params, PAGE_SIZE);
-  let offset = 0;
-  let lastData = null;
-  let live = null;
-
   const summary = h("p", { class: "page-summary", "aria-live": "polite" });
-  const problem = h("div", { class: "page-problem" });
+  const { node: problem, say } = messageSlot({ flash: true });
   const area = h("div", { class: "card table-card", "aria-busy": "true" },
     spinnerText("Loading environments…"));
   const pagerSlot = h("div", { class: "pager-slot" });
   const status = h("p", { class: "refresh-note muted" });
-  const flash = takeFlash();
-  if (flash) problem.replaceChildren(alertBox(flash, "success"));
-
-  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
 
   async function onAction(env, action, button) {
     await runAction(env, action, button, say);
-    live.refresh();
+    list.refresh();
   }
 
   function show(page) {
-    area.setAttribute("aria-busy", "false");
     const running = page.data.filter((e) => e.state === "running").length;
     summary.textContent = page.count
       ? `${count(page.count, "environment")} · ${running} running` : "";
@@ -86,77 +72,38 @@ export function mount(container, { user, params }) {
       area.replaceChildren(emptyState("No environments yet",
         "An environment is JupyterLab, TensorBoard and SSH on the GPUs you ask for. ",
         h("a", { href: "#/environments/new" }, "Create one"), "."));
-    } else {
-      const columns = ["Name", "Image", "GPUs", "State", "Access", ...(isAdmin ? ["Owner"] : []),
-        "Created"];
-      area.replaceChildren(h("div", { class: "table-scroll" }, h("table", { class: "table" },
-        h("caption", { class: "visually-hidden" }, "Environments"),
-        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
-        h("tbody", {}, page.data.map((env) => h("tr", { "data-testid": "environment-row",
-          dataset: { environment: env.id } },
-        h("th", { scope: "row", class: "cell-strong" },
-          h("a", { href: `#/environments/${encodeURIComponent(env.id)}` }, env.name),
-          env.host ? h("div", { class: "cell-note muted" }, `on ${env.host}`) : null),
-        h("td", {}, h("code", {}, env.image)),
-        h("td", {}, gpuCell(env)),
-        h("td", {}, stateCell(env)),
-        h("td", {}, accessCell(env)),
-        isAdmin ? h("td", {}, env.owner) : null,
-        h("td", { title: formatFullDate(env.created_at) }, relativeTime(env.created_at)),
-        h("td", { class: "cell-actions" }, actionButtons(env, onAction))))))));
+      return;
     }
-    const nav = pager({ offset, limit: size, count: page.count, label: "Environments",
-      testId: "environments-pager", onChange: (at) => {
-        offset = at;
-        live.refresh();
-      } });
-    keepFocus(pagerSlot, () => pagerSlot.replaceChildren(...(nav ? [nav] : [])),
-      { fallback: true });
-  }
-
-  async function load(signal) {
-    const at = offset;
-    try {
-      const page = await api(`environments?offset=${at}&limit=${size}`);
-      if (signal.aborted || at !== offset) return true;
-      if (!page.data.length && offset > 0) { // the list shrank under the page shown
-        offset = Math.max(0, Math.floor((page.count - 1) / size) * size);
-        return true;
-      }
-      const text = JSON.stringify([offset, page]);
-      if (text !== lastData) keepFocus(area, () => show(page));
-      else refreshRelativeTimes(area);
-      lastData = text;
-      const busy = page.data.some(isBusy);
-      status.textContent = refreshText(busy);
-      return busy;
-    } catch (error) {
-      if (signal.aborted || error.handled) return false;
-      say(alertBox(`Could not load environments: ${error.message}`));
-      if (lastData === null) {
-        area.setAttribute("aria-busy", "false");
-        area.replaceChildren();
-      }
-      return false;
-    }
+    const columns = ["Name", "Image", "GPUs", "State", "Access", ...(isAdmin ? ["Owner"] : []),
+      "Created"];
+    area.replaceChildren(dataTable("Environments", columns, page.data.map((env) => h("tr",
+      { "data-testid": "environment-row", dataset: { environment: env.id } },
+    h("th", { scope: "row", class: "cell-strong" },
+      h("a", { href: `#/environments/${encodeURIComponent(env.id)}` }, env.name),
+      env.host ? h("div", { class: "cell-note muted" }, `on ${env.host}`) : null),
+    h("td", {}, h("code", {}, env.image)),
+    h("td", {}, gpuCell(env)),
+    h("td", {}, stateCell(env)),
+    h("td", {}, accessCell(env)),
+    isAdmin ? h("td", {}, env.owner) : null,
+    h("td", { title: formatFullDate(env.created_at) }, relativeTime(env.created_at)),
+    h("td", { class: "cell-actions" }, actionButtons(env, onAction)))),
+    { hiddenLast: "Actions" }));
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Environments"),
-        h("p", { class: "page-subtitle" }, isAdmin
-          ? "Everyone's JupyterLab, TensorBoard and SSH environments, newest first."
-          : "Your JupyterLab, TensorBoard and SSH environments on the GPUs, newest first.")),
-      h("div", { class: "page-header-side" },
-        summary,
-        h("a", { href: "#/environments/new", class: "btn btn-primary" }, "New environment"))),
+    pageHeader({ title: "Environments",
+      subtitle: isAdmin
+        ? "Everyone's JupyterLab, TensorBoard and SSH environments, newest first."
+        : "Your JupyterLab, TensorBoard and SSH environments on the GPUs, newest first.",
+      side: [summary,
+        h("a", { href: "#/environments/new", class: "btn btn-primary" }, "New environment")] }),
     problem,
     area,
     pagerSlot,
     status);
 
-  live = livePoller(load);
-  return live.stop;
+  const list = pagedList({ path: "environments", size: pageSize(params, PAGE_SIZE), area,
+    pagerSlot, status, say, show, busy: isBusy });
+  return list.stop;
 }

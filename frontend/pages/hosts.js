@@ -3,11 +3,14 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, badge, confirmDialog, emptyState, h, hostStatusBadge, keepFocus, metaItem, poller,
-  refreshedText, refreshRelativeTimes, relativeTime, secretPanel, shortUuid, spinnerText,
+  alertBox, badge, count, emptyState, h, hostStatusBadge, metaItem, pageHeader,
+  relativeTime, secretPanel, shortUuid, spinnerText,
 } from "../ui.js";
+import { messageSlot, pagedList, removeConfirmed } from "./page_parts.js";
 
 export const REFRESH_MS = 5000;
+// All of them: a lab has a few hosts, not hundreds.
+const LIMIT = 500;
 const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
 
 /** "2.0 / 16.0 GiB": both in the unit of the total. */
@@ -140,81 +143,41 @@ export function mount(container, { user }) {
   const isAdmin = user.role === "admin";
   const summary = h("p", { class: "page-summary", "aria-live": "polite" });
   const status = h("p", { class: "refresh-note muted" });
-  const problem = h("div", { class: "page-problem" });
+  const { node: problem, say } = messageSlot();
   const list = h("div", { class: "host-list", "aria-busy": "true" },
     spinnerText("Loading hosts…"));
-  let lastData = null;
-  let poll = null;
-  const load = () => poll && poll.refresh();
+  const load = () => hosts.refresh();
 
-  async function removeHost(host) {
-    const ok = await confirmDialog({
-      title: `Remove host ${host.name}?`,
+  const removeHost = (host) => removeConfirmed({ say, list: hosts, path: `hosts/${host.id}`,
+    confirm: { title: `Remove host ${host.name}?`, confirmLabel: "Remove host",
       message: "Its agent's token stops working at once. A host that still runs units "
-        + "cannot be removed.",
-      confirmLabel: "Remove host", danger: true });
-    if (!ok) return;
-    try {
-      await api(`hosts/${host.id}`, { method: "DELETE" });
-      problem.replaceChildren();
-    } catch (error) {
-      if (!error.handled) problem.replaceChildren(alertBox(error.message));
-    }
-    load();
-  }
+        + "cannot be removed." } });
 
   function show(page) {
-    const hosts = page.data;
-    const online = hosts.filter((x) => x.status === "online").length;
-    const gpus = hosts.reduce((n, x) => n + x.gpus.length, 0);
-    summary.textContent = hosts.length
-      ? `${page.count} ${page.count === 1 ? "host" : "hosts"} · ${online} online · `
-        + `${gpus} ${gpus === 1 ? "GPU" : "GPUs"}`
-      : "";
-    list.setAttribute("aria-busy", "false");
-    if (!hosts.length) {
+    const online = page.data.filter((x) => x.status === "online").length;
+    const gpus = page.data.reduce((n, x) => n + x.gpus.length, 0);
+    summary.textContent = page.data.length
+      ? `${count(page.count, "host")} · ${online} online · ${count(gpus, "GPU")}` : "";
+    if (!page.data.length) {
       list.replaceChildren(emptyState(
         ["No hosts yet — add one with ", h("code", {}, "dllab host add NAME")],
         isAdmin ? "or with the form above, then start its agent with the command it prints."
           : "Adding hosts takes an admin."));
       return;
     }
-    keepFocus(list, () => list.replaceChildren(
-      ...hosts.map((host) => hostCard(host, { isAdmin, onRemove: removeHost }))));
+    list.replaceChildren(...page.data.map((host) => hostCard(host,
+      { isAdmin, onRemove: removeHost })));
   }
 
-  async function fetchHosts(signal) {
-    try {
-      const page = await api("hosts?limit=500");
-      if (signal.aborted) return;
-      const text = JSON.stringify(page);
-      if (text !== lastData) show(page);
-      else refreshRelativeTimes(list);
-      lastData = text;
-      problem.replaceChildren();
-      status.textContent = refreshedText(REFRESH_MS);
-    } catch (error) {
-      if (signal.aborted || error.handled) return;
-      problem.replaceChildren(alertBox(`Could not load hosts: ${error.message}`));
-      if (lastData === null) {
-        list.setAttribute("aria-busy", "false");
-        list.replaceChildren();
-      }
-    }
-  }
-
-  const parts = [
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Hosts"),
-        h("p", { class: "page-subtitle" }, "GPU servers that run a DLLab agent.")),
-      summary),
+  container.replaceChildren(...[
+    pageHeader({ title: "Hosts", subtitle: "GPU servers that run a DLLab agent.",
+      side: [summary] }),
     isAdmin ? addHostForm(load) : null,
     problem,
     list,
-    status];
-  container.replaceChildren(...parts.filter(Boolean));
+    status].filter(Boolean));
 
-  poll = poller(fetchHosts, REFRESH_MS);
-  return poll.stop;
+  const hosts = pagedList({ path: "hosts", size: LIMIT, area: list, status, say, show,
+    every: REFRESH_MS });
+  return hosts.stop;
 }

@@ -5,33 +5,28 @@
 import { api } from "../api.js";
 import { lineChart } from "../charts.js";
 import {
-  alertBox, emptyState, formatFullDate, h, keepFocus, metaItem, phaseTimeline,
-  refreshRelativeTimes, relativeTime, spinnerText,
+  alertBox, dataTable, formatFullDate, h, keepFocus, metaItem, phaseTimeline, relativeTime,
 } from "../ui.js";
-import { gpuMapping, livePoller, queueText, refreshText } from "./environment_parts.js";
+import { gpuChips, queueText } from "./environment_parts.js";
 import { cancelJob, isBusy, replicaSummary, statusBadge } from "./job_parts.js";
+import { detailFrame, logCard, watchOne } from "./page_parts.js";
 
 const LOG_LINES = 300;
 
 function replicaTable(job) {
-  return h("div", { class: "table-scroll" }, h("table", { class: "table" },
-    h("caption", { class: "visually-hidden" }, "Replicas"),
-    h("thead", {}, h("tr", {}, ["Replica", "State", "Host", "Address", "GPUs", "Exit",
-      "TF_CONFIG"].map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, job.replicas.map((r) => h("tr", { "data-testid": "job-replica",
-      dataset: { replica: r.name } },
-    h("th", { scope: "row", class: "cell-strong" }, r.name),
-    h("td", {}, r.state, r.error ? h("div", { class: "cell-note muted" }, r.error) : null),
-    h("td", {}, r.host || h("span", { class: "muted" }, "not placed")),
-    h("td", {}, r.address ? h("code", {}, r.address) : h("span", { class: "muted" }, "—")),
-    h("td", {}, r.gpus.length ? h("span", { class: "unit-gpus" }, r.gpus.map((g) =>
-      h("span", { class: "gpu-chip", title: `${gpuMapping(g)}${g.simulated ? " (simulated)"
-        : ""}` }, `${g.index}→${g.visible_index}`))) : h("span", { class: "muted" }, "none")),
-    h("td", {}, r.exit_code === null ? "—" : String(r.exit_code)),
-    h("td", {}, r.tf_config ? h("details", { class: "tf-config" },
-      h("summary", {}, r.address ? "show" : "show (addresses pending)"),
-      h("pre", { "data-testid": "job-tf-config" }, JSON.stringify(r.tf_config, null, 1)))
-      : h("span", { class: "muted" }, "none (one replica)")))))));
+  return dataTable("Replicas", ["Replica", "State", "Host", "Address", "GPUs", "Exit",
+    "TF_CONFIG"], job.replicas.map((r) => h("tr", { "data-testid": "job-replica",
+    dataset: { replica: r.name } },
+  h("th", { scope: "row", class: "cell-strong" }, r.name),
+  h("td", {}, r.state, r.error ? h("div", { class: "cell-note muted" }, r.error) : null),
+  h("td", {}, r.host || h("span", { class: "muted" }, "not placed")),
+  h("td", {}, r.address ? h("code", {}, r.address) : h("span", { class: "muted" }, "—")),
+  h("td", {}, gpuChips(r.gpus)),
+  h("td", {}, r.exit_code === null ? "—" : String(r.exit_code)),
+  h("td", {}, r.tf_config ? h("details", { class: "tf-config" },
+    h("summary", {}, r.address ? "show" : "show (addresses pending)"),
+    h("pre", { "data-testid": "job-tf-config" }, JSON.stringify(r.tf_config, null, 1)))
+    : h("span", { class: "muted" }, "none (one replica)")))));
 }
 
 function restartList(job) {
@@ -47,30 +42,16 @@ function restartList(job) {
 export function mount(container, { args }) {
   const id = args[0];
   let job = null;
-  let lastData = null;
-  let live = null;
   let stopped = false;
-
-  const title = h("h1", {}, "Job");
-  const headBadge = h("span", { class: "head-badge" });
-  const headActions = h("div", { class: "env-head-actions" });
-  const problem = h("div", { class: "page-problem" });
-  const body = h("div", { class: "env-detail", "aria-busy": "true" },
-    spinnerText("Loading the job…"));
-  const status = h("p", { class: "refresh-note muted" });
-  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
+  const frame = detailFrame({ noun: "job", list: "Jobs", deletable: false });
+  const { say } = frame;
 
   const replicaPick = h("select", { "aria-label": "Replica", "data-testid": "job-log-replica" });
-  const logView = h("pre", { class: "log-view", tabindex: "0", "aria-label": "Log",
-    "data-testid": "job-log" });
-  const logRefresh = h("button", { type: "button", class: "btn btn-secondary btn-small" },
-    "Refresh log");
-  const logCard = h("section", { class: "card", "aria-labelledby": "job-log-title" },
-    h("div", { class: "card-head" },
-      h("h2", { id: "job-log-title", class: "card-title" }, "Log",
-        h("span", { class: "muted card-title-note" }, ` · last ${LOG_LINES} lines`)),
-      h("div", { class: "env-actions" }, replicaPick, logRefresh)),
-    logView);
+  const log = logCard({ name: "job", testId: "job-log", pick: replicaPick,
+    isGone: () => stopped,
+    source: () => ({ note: ` · last ${LOG_LINES} lines`, empty: "No replica yet.",
+      path: replicaPick.value && `jobs/${encodeURIComponent(id)}/logs?replica=`
+        + `${encodeURIComponent(replicaPick.value)}&tail=${LOG_LINES}` }) });
 
   // TensorBoard: started on demand, opened once it runs (behind the console's login).
   const boardSlot = h("div", { class: "env-links", "data-testid": "job-tensorboard" });
@@ -147,36 +128,16 @@ export function mount(container, { args }) {
     }
   }
 
-  async function loadLog() {
-    if (!replicaPick.value) return;
-    logRefresh.disabled = true;
-    try {
-      const text = await api(`jobs/${encodeURIComponent(id)}/logs?replica=`
-        + `${encodeURIComponent(replicaPick.value)}&tail=${LOG_LINES}`, { text: true });
-      if (stopped) return;
-      logView.textContent = text || "(nothing yet)";
-      logView.scrollTop = logView.scrollHeight;
-    } catch (error) {
-      if (stopped || error.handled) return;
-      logView.replaceChildren(alertBox(`Could not load the log: ${error.message}`));
-    } finally {
-      logRefresh.disabled = false;
-    }
-  }
-  logRefresh.addEventListener("click", loadLog);
-  replicaPick.addEventListener("change", loadLog);
-
-  function show() {
-    body.setAttribute("aria-busy", "false");
-    title.textContent = job.name;
-    document.title = `${job.name} · Jobs · DLLab`;
-    headBadge.replaceChildren(statusBadge(job));
+  function show(found) {
+    job = found;
+    frame.named(job.name, statusBadge(job));
     const cancel = h("button", { type: "button", class: "btn btn-secondary btn-danger-text",
       "aria-label": `Cancel job ${job.name}` }, "Cancel");
     cancel.addEventListener("click", async () => {
-      if (await cancelJob(job, cancel, say)) live.refresh();
+      if (await cancelJob(job, cancel, say)) watch.refresh();
     });
-    keepFocus(headActions, () => headActions.replaceChildren(...(isBusy(job) ? [cancel] : [])));
+    keepFocus(frame.actions, () => frame.actions.replaceChildren(
+      ...(isBusy(job) ? [cancel] : [])));
     const names = job.replicas.map((r) => r.name);
     if (names.join() !== [...replicaPick.options].map((o) => o.value).join()) {
       const was = replicaPick.value;
@@ -184,7 +145,7 @@ export function mount(container, { args }) {
         selected: n === was }, n)));
     }
     const reason = job.status === "queued" ? queueText(job.position, job.reason) : job.reason;
-    body.replaceChildren(
+    frame.fill(
       h("section", { class: "card", "aria-label": "Overview" },
         h("dl", { class: "host-meta env-meta" },
           metaItem("Status", statusBadge(job)),
@@ -212,58 +173,23 @@ export function mount(container, { args }) {
         h("h2", { id: "job-restarts-title", class: "card-title" }, "Restarts"),
         restartList(job)),
       trainingCard,
-      logCard);
+      log.card);
   }
 
-  async function load(signal) {
-    try {
-      const found = await api(`jobs/${encodeURIComponent(id)}`);
-      if (signal.aborted) return true;
-      job = found;
-      const text = JSON.stringify(found);
-      const first = lastData === null;
-      if (text !== lastData) show();
-      else refreshRelativeTimes(body);
-      lastData = text;
+  container.replaceChildren(frame.header, frame.problem, frame.body, frame.status);
+
+  const watch = watchOne(frame, { path: `jobs/${encodeURIComponent(id)}`, show, busy: isBusy,
+    loaded(found, first) {
       say(null);
-      if (first || isBusy(job)) {
-        loadLog();
+      if (first || isBusy(found)) {
+        log.load();
         loadScalars();
       }
-      const busy = isBusy(job);
-      status.textContent = refreshText(busy);
-      return busy;
-    } catch (error) {
-      if (signal.aborted || error.handled) return false;
-      body.setAttribute("aria-busy", "false");
-      if (error.status === 404 || error.status === 422) {
-        live.stop();
-        status.textContent = "";
-        body.replaceChildren(emptyState("No such job", "Back to ",
-          h("a", { href: "#/jobs" }, "Jobs"), "."));
-        return false;
-      }
-      say(alertBox(`Could not load the job: ${error.message}`));
-      if (lastData === null) body.replaceChildren();
-      return false;
-    }
-  }
-
-  container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/jobs" }, "← Jobs")),
-        h("div", { class: "env-title" }, title, headBadge)),
-      headActions),
-    problem,
-    body,
-    status);
-
-  live = livePoller(load);
+    } });
   boardCall();
   return () => {
     stopped = true;
     clearTimeout(boardWatch);
-    live.stop();
+    watch.stop();
   };
 }

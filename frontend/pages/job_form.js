@@ -3,8 +3,8 @@
 // mounted read-only at /dllab/code. The API's answer to a mistake is shown as it is.
 
 import { api } from "../api.js";
-import { alertBox, h } from "../ui.js";
-import { leaveFlash } from "./environment_parts.js";
+import { alertBox, h, pageHeader } from "../ui.js";
+import { leaveFlash } from "./page_parts.js";
 
 const EXAMPLE = {
   name: "digits-mwms",
@@ -76,12 +76,9 @@ export function mount(container, { navigate }) {
   });
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/jobs" }, "← Jobs")),
-        h("h1", {}, "Submit a job"),
-        h("p", { class: "page-subtitle" }, "Every replica starts at once, or the job waits "
-          + "for its GPUs. Or from a shell: dllab job submit -f job.yaml"))),
+    pageHeader({ back: { href: "#/jobs", label: "Jobs" }, title: "Submit a job",
+      subtitle: "Every replica starts at once, or the job waits for its GPUs. Or from a "
+        + "shell: dllab job submit -f job.yaml" }),
     problem,
     form);
 }

@@ -6,9 +6,8 @@
 import { api } from "../api.js";
 import {
   alertBox, badge, confirmDialog, count, emptyState, formatFullDate, h, metaItem, relativeTime,
-  spinnerText,
 } from "../ui.js";
-import { leaveFlash, takeFlash } from "./environment_parts.js";
+import { detailFrame } from "./page_parts.js";
 import {
   chosenVersion, fillVersions, formatBytes, labelBadges, loadModel, signatureList, sourceText,
 } from "./serving_parts.js";
@@ -27,15 +26,9 @@ export function mount(container, { args, navigate }) {
   let versions = [];
   let stopped = false;
   let jobsLoaded = false;
-
-  const title = h("h1", {}, "Model");
-  const headActions = h("div", { class: "env-head-actions" });
-  const problem = h("div", { class: "page-problem", "aria-live": "polite" });
-  const body = h("div", { class: "env-detail", "aria-busy": "true" },
-    spinnerText("Loading the model…"));
-  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
-  const flash = takeFlash();
-  if (flash) say(alertBox(flash, "success"));
+  let built = false; // the page's cards are in place
+  const frame = detailFrame({ noun: "model", list: "Models", navigate, flash: true });
+  const { say } = frame;
 
   const overview = h("section", { class: "card", "aria-label": "Overview" });
   const versionsArea = h("div", { class: "table-scroll" });
@@ -312,47 +305,19 @@ export function mount(container, { args, navigate }) {
   }
 
   function showHead() {
-    title.textContent = model.name;
-    document.title = `${model.name} · Models · DLLab`;
-    const remove = h("button", { type: "button", class: "btn btn-secondary btn-danger-text",
-      "aria-label": `Delete model ${model.name}` }, "Delete");
-    remove.addEventListener("click", deleteModel);
-    headActions.replaceChildren(
+    frame.named(model.name);
+    frame.actions.replaceChildren(
       versions.length ? h("a", { class: "btn btn-primary",
         href: `#/services/new?model=${encodeURIComponent(id)}` }, "Deploy") : null,
-      remove);
-  }
-
-  async function deleteModel() {
-    const ok = await confirmDialog({
-      title: `Delete model ${model.name}?`,
-      message: `It goes with its ${count(model.versions, "version")} and their files. A model `
-        + "a service serves stays. This cannot be undone.",
-      confirmLabel: "Delete model", danger: true });
-    if (!ok) return;
-    say(null);
-    try {
-      await api(modelPath, { method: "DELETE" });
-      leaveFlash(`Model ${model.name} deleted.`);
-      navigate("/models");
-    } catch (error) {
-      if (!error.handled && !stopped) say(alertBox(`Deleting failed: ${error.message}`));
-    }
+      frame.deleteButton(model, modelPath, `It goes with its ${count(model.versions, "version")} `
+        + "and their files. A model a service serves stays. This cannot be undone."));
   }
 
   async function reload() {
     try {
       ({ model, versions } = await loadModel(id));
     } catch (error) {
-      if (stopped || error.handled) return;
-      body.setAttribute("aria-busy", "false");
-      if (error.status === 404 || error.status === 422) {
-        headActions.replaceChildren();
-        body.replaceChildren(emptyState("No such model", "It may have been deleted. Back to ",
-          h("a", { href: "#/models" }, "Models"), "."));
-        return;
-      }
-      say(alertBox(`Could not load the model: ${error.message}`));
+      if (!stopped && !error.handled) frame.failed(error);
       return;
     }
     if (stopped) return;
@@ -360,34 +325,26 @@ export function mount(container, { args, navigate }) {
     showOverview();
     showLabels();
     showVersions();
-    if (body.getAttribute("aria-busy") === "true") {
-      body.setAttribute("aria-busy", "false");
-      body.replaceChildren(
-        overview,
-        h("section", { class: "card", "aria-labelledby": "model-versions-title" },
-          h("h2", { id: "model-versions-title", class: "card-title" }, "Versions",
-            h("span", { class: "muted card-title-note" }, " · newest first, with their "
-              + "signatures")),
-          versionsArea),
-        h("section", { class: "card", "aria-labelledby": "model-register-title" },
-          h("h2", { id: "model-register-title", class: "card-title" }, "Register a version"),
-          h("p", { class: "card-text" }, "A TensorFlow SavedModel; it gets the next number and "
-            + "its signatures are read now."),
-          registerForm),
-        h("section", { class: "card", "aria-labelledby": "model-labels-title" },
-          h("h2", { id: "model-labels-title", class: "card-title" }, "Labels"),
-          labelList, labelForm));
-    }
+    if (built) return;
+    built = true;
+    frame.fill(
+      overview,
+      h("section", { class: "card", "aria-labelledby": "model-versions-title" },
+        h("h2", { id: "model-versions-title", class: "card-title" }, "Versions",
+          h("span", { class: "muted card-title-note" }, " · newest first, with their "
+            + "signatures")),
+        versionsArea),
+      h("section", { class: "card", "aria-labelledby": "model-register-title" },
+        h("h2", { id: "model-register-title", class: "card-title" }, "Register a version"),
+        h("p", { class: "card-text" }, "A TensorFlow SavedModel; it gets the next number and "
+          + "its signatures are read now."),
+        registerForm),
+      h("section", { class: "card", "aria-labelledby": "model-labels-title" },
+        h("h2", { id: "model-labels-title", class: "card-title" }, "Labels"),
+        labelList, labelForm));
   }
 
-  container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/models" }, "← Models")),
-        h("div", { class: "env-title" }, title)),
-      headActions),
-    problem,
-    body);
+  container.replaceChildren(frame.header, frame.problem, frame.body);
 
   reload();
   return () => {

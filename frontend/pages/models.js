@@ -4,10 +4,10 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, count, emptyState, formatFullDate, h, pageSize, pager, relativeTime,
-  spinnerText,
+  alertBox, count, dataTable, emptyState, formatFullDate, h, pageHeader, pageSize,
+  relativeTime, spinnerText,
 } from "../ui.js";
-import { leaveFlash, takeFlash } from "./environment_parts.js";
+import { leaveFlash, messageSlot, pagedList } from "./page_parts.js";
 import { labelBadges } from "./serving_parts.js";
 
 const PAGE_SIZE = 50;
@@ -15,18 +15,13 @@ const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
 
 export function mount(container, { user, params, navigate }) {
   const isAdmin = user.role === "admin";
-  const size = pageSize(params, PAGE_SIZE);
-  let offset = 0;
   let stopped = false;
 
   const summary = h("p", { class: "page-summary", "aria-live": "polite" });
-  const problem = h("div", { class: "page-problem" });
+  const { node: problem, say } = messageSlot({ flash: true });
   const area = h("div", { class: "card table-card", "aria-busy": "true" },
     spinnerText("Loading models…"));
   const pagerSlot = h("div", { class: "pager-slot" });
-  const say = (node) => problem.replaceChildren(...(node ? [node] : []));
-  const flash = takeFlash();
-  if (flash) say(alertBox(flash, "success"));
 
   // ---- the form -------------------------------------------------------------------------
   const name = h("input", { id: "model-name", name: "name", type: "text", required: true,
@@ -73,59 +68,35 @@ export function mount(container, { user, params, navigate }) {
 
   // ---- the list -------------------------------------------------------------------------
   function show(page) {
-    area.setAttribute("aria-busy", "false");
     summary.textContent = page.count ? count(page.count, "model") : "";
     if (!page.data.length) {
       area.replaceChildren(emptyState("No models yet", "A model holds the numbered versions of "
         + "a TensorFlow SavedModel, which services serve. Create one above."));
-    } else {
-      const columns = ["Name", "Versions", "Latest", "Labels", ...(isAdmin ? ["Owner"] : []),
-        "Created"];
-      area.replaceChildren(h("div", { class: "table-scroll" }, h("table", { class: "table" },
-        h("caption", { class: "visually-hidden" }, "Models"),
-        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, page.data.map((model) => h("tr", { "data-testid": "model-row",
-          dataset: { model: model.id } },
-        h("th", { scope: "row", class: "cell-strong" },
-          h("a", { href: `#/models/${encodeURIComponent(model.id)}` }, model.name),
-          model.description ? h("div", { class: "cell-note muted" }, model.description) : null),
-        h("td", { class: "cell-number" }, String(model.versions)),
-        h("td", {}, model.latest === null ? h("span", { class: "muted" }, "none yet")
-          : `v${model.latest}`),
-        h("td", {}, labelBadges(model.labels)),
-        isAdmin ? h("td", {}, model.owner) : null,
-        h("td", { title: formatFullDate(model.created_at) },
-          relativeTime(model.created_at))))))));
+      return;
     }
-    const nav = pager({ offset, limit: size, count: page.count, label: "Models",
-      testId: "models-pager", onChange: (at) => {
-        offset = at;
-        load();
-      } });
-    pagerSlot.replaceChildren(...(nav ? [nav] : []));
-  }
-
-  async function load() {
-    const at = offset;
-    try {
-      const page = await api(`models?offset=${at}&limit=${size}`);
-      if (!stopped && at === offset) show(page);
-    } catch (error) {
-      if (stopped || error.handled) return;
-      area.setAttribute("aria-busy", "false");
-      area.replaceChildren(alertBox(`Could not load models: ${error.message}`));
-    }
+    const columns = ["Name", "Versions", "Latest", "Labels", ...(isAdmin ? ["Owner"] : []),
+      "Created"];
+    area.replaceChildren(dataTable("Models", columns, page.data.map((model) => h("tr",
+      { "data-testid": "model-row", dataset: { model: model.id } },
+    h("th", { scope: "row", class: "cell-strong" },
+      h("a", { href: `#/models/${encodeURIComponent(model.id)}` }, model.name),
+      model.description ? h("div", { class: "cell-note muted" }, model.description) : null),
+    h("td", { class: "cell-number" }, String(model.versions)),
+    h("td", {}, model.latest === null ? h("span", { class: "muted" }, "none yet")
+      : `v${model.latest}`),
+    h("td", {}, labelBadges(model.labels)),
+    isAdmin ? h("td", {}, model.owner) : null,
+    h("td", { title: formatFullDate(model.created_at) },
+      relativeTime(model.created_at))))));
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Models"),
-        h("p", { class: "page-subtitle" }, isAdmin
-          ? "Everyone's registered models: numbered SavedModel versions, with labels."
-          : "Your registered models: numbered SavedModel versions, with labels, for "
-            + "services to serve.")),
-      h("div", { class: "page-header-side" }, summary)),
+    pageHeader({ title: "Models",
+      subtitle: isAdmin
+        ? "Everyone's registered models: numbered SavedModel versions, with labels."
+        : "Your registered models: numbered SavedModel versions, with labels, for "
+          + "services to serve.",
+      side: [summary] }),
     h("section", { class: "card", "aria-labelledby": "new-model-title" },
       h("h2", { id: "new-model-title", class: "card-title" }, "New model"),
       h("p", { class: "card-text" }, "Then register versions on its page: upload a SavedModel, "
@@ -135,8 +106,10 @@ export function mount(container, { user, params, navigate }) {
     area,
     pagerSlot);
 
-  load();
+  const list = pagedList({ path: "models", size: pageSize(params, PAGE_SIZE), area, pagerSlot,
+    say, show });
   return () => {
     stopped = true;
+    list.stop();
   };
 }

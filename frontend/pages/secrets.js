@@ -4,9 +4,10 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, confirmDialog, count, emptyState, formatFullDate, h, keepFocus, pageSize, pager,
-  relativeTime, spinnerText,
+  alertBox, count, dataTable, emptyState, formatFullDate, h, pageHeader, pageSize, relativeTime,
+  spinnerText,
 } from "../ui.js";
+import { messageSlot, pagedList, removeConfirmed } from "./page_parts.js";
 
 const PAGE_SIZE = 100;
 const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
@@ -47,12 +48,10 @@ function numberKeys(list) {
 }
 
 export function mount(container, { params }) {
-  const size = pageSize(params, PAGE_SIZE);
-  let offset = 0;
   let replacing = null; // the name of the secret the form replaces; null: it adds one
   let stopped = false;
 
-  const problem = h("div", { class: "page-problem" });
+  const { node: problem, say } = messageSlot();
   const tableArea = h("div", { class: "card table-card", "aria-busy": "true" },
     spinnerText("Loading secrets…"));
   const pagerSlot = h("div", { class: "pager-slot" });
@@ -194,10 +193,10 @@ export function mount(container, { params }) {
         await api("secrets", { method: "POST", body: { name, data } });
       }
       resetForm();
-      problem.replaceChildren();
+      say(null);
       formMessage.replaceChildren(alertBox(wasReplacing ? `Secret ${name} replaced.`
         : `Secret ${name} added.`, "success"));
-      await load();
+      await list.refresh();
     } catch (error) {
       // The form keeps what was typed, to fix it.
       if (!error.handled && !stopped) {
@@ -226,34 +225,27 @@ export function mount(container, { params }) {
   }
 
   async function remove(secret) {
-    const ok = await confirmDialog({
-      title: `Delete secret ${secret.name}?`,
-      message: "Its data is gone for good: environments whose S3 volumes use it no longer "
-        + "start until you add it again.",
-      confirmLabel: "Delete secret", danger: true });
-    if (!ok) return;
-    try {
-      await api(`secrets/${encodeURIComponent(secret.name)}`, { method: "DELETE" });
-      problem.replaceChildren(alertBox(`Secret ${secret.name} deleted.`, "success"));
-      if (replacing === secret.name) {
-        formMessage.replaceChildren();
-        resetForm();
-      }
-    } catch (error) {
-      if (!error.handled) problem.replaceChildren(alertBox(error.message));
+    const removed = await removeConfirmed({ say, list,
+      path: `secrets/${encodeURIComponent(secret.name)}`, done: `Secret ${secret.name} deleted.`,
+      confirm: { title: `Delete secret ${secret.name}?`, confirmLabel: "Delete secret",
+        message: "Its data is gone for good: environments whose S3 volumes use it no longer "
+          + "start until you add it again." } });
+    if (removed && replacing === secret.name) {
+      formMessage.replaceChildren();
+      resetForm();
     }
-    await load();
   }
 
   function show(page) {
-    tableArea.setAttribute("aria-busy", "false");
     countNote.textContent = page.count ? count(page.count, "secret") : "";
     if (!page.data.length) {
       tableArea.replaceChildren(emptyState("No secrets yet",
         "Add one above, e.g. the ", h("code", {}, "ACCESS_KEY"), " and ",
         h("code", {}, "SECRET_KEY"), " of a bucket that environments copy data from."));
-    } else {
-      const rows = page.data.map((secret) => h("tr", { "data-testid": "secret-row",
+      return;
+    }
+    tableArea.replaceChildren(dataTable("Your secrets", ["Name", "Keys", "Updated"],
+      page.data.map((secret) => h("tr", { "data-testid": "secret-row",
         dataset: { secret: secret.name } },
       h("th", { scope: "row", class: "cell-strong" }, secret.name),
       h("td", { "data-testid": "secret-keys" }, secret.keys.map((key, i) =>
@@ -268,59 +260,26 @@ export function mount(container, { params }) {
         h("button", { type: "button", class: "btn btn-secondary btn-small btn-danger-text",
           "aria-label": `Delete secret ${secret.name}`,
           dataset: { focusKey: `delete-${secret.name}` },
-          onclick: () => remove(secret) }, "Delete"))));
-      tableArea.replaceChildren(h("div", { class: "table-scroll" },
-        h("table", { class: "table" },
-          h("caption", { class: "visually-hidden" }, "Your secrets"),
-          h("thead", {}, h("tr", {},
-            ["Name", "Keys", "Updated"].map((title) => h("th", { scope: "col" }, title)),
-            h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
-          h("tbody", {}, rows))));
-    }
-    const nav = pager({ offset, limit: size, count: page.count, label: "Secrets",
-      testId: "secrets-pager", onChange: (at) => {
-        offset = at;
-        load();
-      } });
-    keepFocus(pagerSlot, () => pagerSlot.replaceChildren(...(nav ? [nav] : [])),
-      { fallback: true });
-  }
-
-  async function load() {
-    const at = offset;
-    try {
-      const page = await api(`secrets?offset=${at}&limit=${size}`);
-      if (stopped || at !== offset) return;
-      if (!page.data.length && offset > 0) { // the list shrank under the page shown
-        offset = Math.max(0, Math.floor((page.count - 1) / size) * size);
-        await load();
-        return;
-      }
-      show(page);
-    } catch (error) {
-      if (stopped || error.handled) return;
-      tableArea.setAttribute("aria-busy", "false");
-      tableArea.replaceChildren(alertBox(`Could not load secrets: ${error.message}`));
-    }
+          onclick: () => remove(secret) }, "Delete")))),
+      { hiddenLast: "Actions" }));
   }
 
   resetForm();
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Secrets"),
-        h("p", { class: "page-subtitle" },
-          "Credentials the control plane uses for you, such as the keys of an S3 bucket. ",
-          "Kept encrypted; nobody can read a value back, you included.")),
-      countNote),
+    pageHeader({ title: "Secrets",
+      subtitle: ["Credentials the control plane uses for you, such as the keys of an S3 "
+        + "bucket. ", "Kept encrypted; nobody can read a value back, you included."],
+      side: [countNote] }),
     h("section", { class: "card", "aria-labelledby": "secret-form-title" },
       formTitle, formText, form, formMessage),
     problem,
     tableArea,
     pagerSlot);
 
-  load();
+  const list = pagedList({ path: "secrets", size: pageSize(params, PAGE_SIZE), area: tableArea,
+    pagerSlot, say, show });
   return () => {
     stopped = true;
+    list.stop();
   };
 }

@@ -4,8 +4,8 @@
 // before the service's page).
 
 import { api } from "../api.js";
-import { alertBox, h, secretPanel } from "../ui.js";
-import { leaveFlash } from "./environment_parts.js";
+import { alertBox, h, pageHeader, secretPanel } from "../ui.js";
+import { leaveFlash } from "./page_parts.js";
 import { chosenVersion, fillVersions, loadModel } from "./serving_parts.js";
 
 const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
@@ -196,13 +196,9 @@ export function mount(container, { params, navigate }) {
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/services" }, "← Services")),
-        h("h1", {}, "New service"),
-        h("p", { class: "page-subtitle" }, "A version of one of your models, served over "
-          + "TensorFlow Serving's REST API by as many replicas as you ask for, behind the "
-          + "edge proxy."))),
+    pageHeader({ back: { href: "#/services", label: "Services" }, title: "New service",
+      subtitle: "A version of one of your models, served over TensorFlow Serving's REST API "
+        + "by as many replicas as you ask for, behind the edge proxy." }),
     result,
     card);
   name.focus();

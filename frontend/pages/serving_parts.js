@@ -4,7 +4,6 @@
 
 import { api } from "../api.js";
 import { badge, h } from "../ui.js";
-import { gpuMapping } from "./environment_parts.js";
 
 const STATUS_KIND = {
   starting: "info",
@@ -55,14 +54,6 @@ export function labelBadges(labels) {
   if (!entries.length) return h("span", { class: "muted" }, "none");
   return h("span", { class: "label-badges" }, entries.map(([label, version]) =>
     badge(`${label} → v${version}`, "accent", { "data-testid": "model-label" })));
-}
-
-/** Physical → visible GPU chips ("2→0"), or "none". */
-export function gpuChips(gpus) {
-  if (!gpus.length) return h("span", { class: "muted" }, "none");
-  return h("span", { class: "unit-gpus" }, gpus.map((g) => h("span", { class: "gpu-chip",
-    title: `${gpuMapping(g)}${g.simulated ? " (simulated)" : ""}` },
-  `${g.index}→${g.visible_index}`, g.simulated ? h("span", { class: "sim-dot" }, " sim") : null)));
 }
 
 /** "12.4 MB", "812 kB", "96 B". */

@@ -2,7 +2,9 @@
 // list and PUT replaces it, so adding and removing send the list as it is now, changed.
 
 import { api } from "../api.js";
-import { alertBox, confirmDialog, emptyState, h, spinnerText } from "../ui.js";
+import {
+  alertBox, confirmDialog, dataTable, emptyState, h, pageHeader, spinnerText,
+} from "../ui.js";
 
 const ENDPOINT = "users/me/ssh-keys";
 
@@ -114,13 +116,8 @@ export function mount(container) {
         h("button", { type: "button", class: "btn btn-secondary btn-small btn-danger-text",
           "aria-label": `Remove SSH key ${keyName(key)}`, onclick: () => remove(key) },
         "Remove"))));
-    tableArea.replaceChildren(h("div", { class: "table-scroll" },
-      h("table", { class: "table" },
-        h("caption", { class: "visually-hidden" }, "Your SSH keys"),
-        h("thead", {}, h("tr", {},
-          ["Comment", "Type", "Fingerprint"].map((title) => h("th", { scope: "col" }, title)),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
-        h("tbody", {}, rows))));
+    tableArea.replaceChildren(dataTable("Your SSH keys", ["Comment", "Type", "Fingerprint"],
+      rows, { hiddenLast: "Actions" }));
   }
 
   async function load() {
@@ -135,12 +132,10 @@ export function mount(container) {
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "SSH keys"),
-        h("p", { class: "page-subtitle" }, "Public keys that environments let in over SSH. ",
-          "Only the public half: never paste a private key.")),
-      countNote),
+    pageHeader({ title: "SSH keys",
+      subtitle: ["Public keys that environments let in over SSH. ",
+        "Only the public half: never paste a private key."],
+      side: [countNote] }),
     h("section", { class: "card", "aria-labelledby": "add-key-title" },
       h("h2", { id: "add-key-title", class: "card-title" }, "Add a key"),
       h("p", { class: "card-text" },

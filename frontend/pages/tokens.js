@@ -2,9 +2,10 @@
 
 import { api } from "../api.js";
 import {
-  alertBox, confirmDialog, emptyState, formatDate, formatFullDate, h, relativeTime,
-  secretPanel, spinnerText,
+  alertBox, count, dataTable, emptyState, formatDate, formatFullDate, h, pageHeader,
+  relativeTime, secretPanel, spinnerText,
 } from "../ui.js";
+import { messageSlot, pagedList, removeConfirmed } from "./page_parts.js";
 
 const EXPIRY_CHOICES = [
   ["", "Never"],
@@ -22,12 +23,11 @@ function expiryCell(iso) {
 }
 
 export function mount(container) {
-  const problem = h("div", { class: "page-problem" });
+  const { node: problem, say } = messageSlot();
   const created = h("div", { class: "form-result" });
   const tableArea = h("div", { class: "card table-card", "aria-busy": "true" },
     spinnerText("Loading tokens…"));
   const countNote = h("p", { class: "page-summary", "aria-live": "polite" });
-  let stopped = false;
 
   // ---- create form ----------------------------------------------------------------------
   const nameInput = h("input", { id: "token-name", name: "name", type: "text", required: true,
@@ -75,7 +75,7 @@ export function mount(container) {
         testId: "token-secret-panel",
         onDone: (panel) => panel.remove(),
       }));
-      await load();
+      await list.refresh();
     } catch (error) {
       if (!error.handled) formMessage.replaceChildren(alertBox(error.message));
     } finally {
@@ -85,68 +85,39 @@ export function mount(container) {
   });
 
   // ---- list -----------------------------------------------------------------------------
-  async function revoke(token) {
-    const ok = await confirmDialog({
-      title: `Revoke token ${token.name}?`,
-      message: "Programs that use it are refused from now on. This cannot be undone.",
-      confirmLabel: "Revoke token", danger: true });
-    if (!ok) return;
-    try {
-      await api(`tokens/${token.id}`, { method: "DELETE" });
-      problem.replaceChildren(alertBox(`Token ${token.name} revoked.`, "success"));
-    } catch (error) {
-      if (!error.handled) problem.replaceChildren(alertBox(error.message));
-    }
-    await load();
-  }
+  const revoke = (token) => removeConfirmed({ say, list, path: `tokens/${token.id}`,
+    done: `Token ${token.name} revoked.`,
+    confirm: { title: `Revoke token ${token.name}?`, confirmLabel: "Revoke token",
+      message: "Programs that use it are refused from now on. This cannot be undone." } });
 
   function show(page) {
-    tableArea.setAttribute("aria-busy", "false");
-    countNote.textContent = page.count
-      ? `${page.count} ${page.count === 1 ? "token" : "tokens"}` : "";
+    countNote.textContent = page.count ? count(page.count, "token") : "";
     if (!page.data.length) {
       tableArea.replaceChildren(emptyState("No API tokens yet",
         "Create one above to use the REST API or the dllab CLI from scripts."));
       return;
     }
-    const rows = page.data.map((token) => h("tr", { dataset: { tokenId: String(token.id) },
-      "data-testid": "token-row" },
-    h("th", { scope: "row", class: "cell-strong" }, token.name),
-    h("td", {}, h("code", { class: "token-prefix" }, `${token.prefix}…`)),
-    h("td", { title: formatFullDate(token.created_at) }, formatDate(token.created_at)),
-    h("td", {}, expiryCell(token.expires_at)),
-    h("td", {}, relativeTime(token.last_used_at)),
-    h("td", { class: "cell-actions" },
-      h("button", { type: "button", class: "btn btn-secondary btn-small btn-danger-text",
-        "aria-label": `Revoke token ${token.name}`, onclick: () => revoke(token) }, "Revoke"))));
-    tableArea.replaceChildren(h("div", { class: "table-scroll" },
-      h("table", { class: "table" },
-        h("caption", { class: "visually-hidden" }, "Your API tokens"),
-        h("thead", {}, h("tr", {},
-          ["Name", "Token", "Created", "Expires", "Last used"].map((title) =>
-            h("th", { scope: "col" }, title)),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
-        h("tbody", {}, rows))));
-  }
-
-  async function load() {
-    try {
-      const page = await api("tokens?limit=500");
-      if (!stopped) show(page);
-    } catch (error) {
-      if (stopped || error.handled) return;
-      tableArea.setAttribute("aria-busy", "false");
-      tableArea.replaceChildren(alertBox(`Could not load tokens: ${error.message}`));
-    }
+    tableArea.replaceChildren(dataTable("Your API tokens",
+      ["Name", "Token", "Created", "Expires", "Last used"],
+      page.data.map((token) => h("tr", { dataset: { tokenId: String(token.id) },
+        "data-testid": "token-row" },
+      h("th", { scope: "row", class: "cell-strong" }, token.name),
+      h("td", {}, h("code", { class: "token-prefix" }, `${token.prefix}…`)),
+      h("td", { title: formatFullDate(token.created_at) }, formatDate(token.created_at)),
+      h("td", {}, expiryCell(token.expires_at)),
+      h("td", {}, relativeTime(token.last_used_at)),
+      h("td", { class: "cell-actions" },
+        h("button", { type: "button", class: "btn btn-secondary btn-small btn-danger-text",
+          "aria-label": `Revoke token ${token.name}`, onclick: () => revoke(token) },
+        "Revoke")))),
+      { hiddenLast: "Actions" }));
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "API tokens"),
-        h("p", { class: "page-subtitle" },
-          "Personal tokens for the REST API and the CLI. They act as you: keep them secret.")),
-      countNote),
+    pageHeader({ title: "API tokens",
+      subtitle: "Personal tokens for the REST API and the CLI. They act as you: keep them "
+        + "secret.",
+      side: [countNote] }),
     h("section", { class: "card", "aria-labelledby": "create-token-title" },
       h("h2", { id: "create-token-title", class: "card-title" }, "Create token"),
       h("p", { class: "card-text" }, "The secret is shown once, right after it is created."),
@@ -154,8 +125,7 @@ export function mount(container) {
     problem,
     tableArea);
 
-  load();
-  return () => {
-    stopped = true;
-  };
+  // All of them: a person has a few tokens.
+  const list = pagedList({ path: "tokens", size: 500, area: tableArea, say, show });
+  return list.stop;
 }

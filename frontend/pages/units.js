@@ -2,23 +2,15 @@
 // admin), newest first, refreshed every 5 s. Read-only for now: the CLI and API start them.
 // A queued unit shows its place in the queue and why it waits.
 
-import { api } from "../api.js";
 import {
-  alertBox, badge, count, emptyState, formatFullDate, h, poller, refreshRelativeTimes, relativeTime,
-  spinnerText,
+  badge, count, dataTable, emptyState, formatFullDate, h, pageHeader, relativeTime, spinnerText,
 } from "../ui.js";
+import { STATE_KIND } from "./environment_parts.js";
+import { messageSlot, pagedList } from "./page_parts.js";
 
 const REFRESH_MS = 5000;
-const STATE_KIND = {
-  queued: "neutral",
-  starting: "info",
-  running: "success",
-  stopping: "info",
-  stopped: "neutral",
-  exited: "neutral",
-  failed: "danger",
-  lost: "danger",
-};
+// The newest ones; the page does not go further back.
+const LIMIT = 200;
 
 /** "#2 — needs 4 GPUs on one host; largest free block is 2" (the queue's words). */
 function queueText(position, reason) {
@@ -57,17 +49,16 @@ function stateCell(unit) {
 
 export function mount(container, { user }) {
   const isAdmin = user.role === "admin";
+  const { node: problem, say } = messageSlot();
   const area = h("div", { class: "card table-card", "aria-busy": "true" },
     spinnerText("Loading units…"));
   const summary = h("p", { class: "page-summary", "aria-live": "polite" });
-  let lastData = null;
 
   function show(page) {
-    area.setAttribute("aria-busy", "false");
     const running = page.data.filter((u) => u.state === "running").length;
     const queued = page.data.filter((u) => u.state === "queued").length;
     summary.textContent = page.count
-      ? `${page.count} ${page.count === 1 ? "unit" : "units"} · ${running} running`
+      ? `${count(page.count, "unit")} · ${running} running`
         + (queued ? ` · ${queued} queued` : "") : "";
     if (!page.data.length) {
       area.replaceChildren(emptyState("No units yet",
@@ -77,46 +68,27 @@ export function mount(container, { user }) {
     }
     const columns = ["Name", "State", "Host", "GPUs", "Command", ...(isAdmin ? ["Owner"] : []),
       "Created"];
-    area.replaceChildren(h("div", { class: "table-scroll" }, h("table", { class: "table" },
-      h("caption", { class: "visually-hidden" }, "Units"),
-      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, page.data.map((unit) => h("tr", { "data-testid": "unit-row" },
-        h("th", { scope: "row", class: "cell-strong" }, unit.name,
-          h("div", { class: "cell-note muted" }, h("code", {}, unit.id))),
-        h("td", {}, stateCell(unit)),
-        h("td", {}, unit.host || h("span", { class: "muted" }, "—")),
-        h("td", {}, gpuList(unit)),
-        h("td", { class: "cell-command" }, h("code", { title: unit.command.join(" ") },
-          unit.command.join(" "))),
-        isAdmin ? h("td", {}, unit.owner) : null,
-        h("td", { title: formatFullDate(unit.created_at) }, relativeTime(unit.created_at))))))));
-  }
-
-  async function load(signal) {
-    try {
-      const page = await api("units?limit=200");
-      if (signal.aborted) return;
-      const text = JSON.stringify(page);
-      if (text !== lastData) show(page);
-      else refreshRelativeTimes(area);
-      lastData = text;
-    } catch (error) {
-      if (signal.aborted || error.handled) return;
-      area.setAttribute("aria-busy", "false");
-      area.replaceChildren(alertBox(`Could not load units: ${error.message}`));
-      lastData = null;
-    }
+    area.replaceChildren(dataTable("Units", columns, page.data.map((unit) => h("tr",
+      { "data-testid": "unit-row" },
+    h("th", { scope: "row", class: "cell-strong" }, unit.name,
+      h("div", { class: "cell-note muted" }, h("code", {}, unit.id))),
+    h("td", {}, stateCell(unit)),
+    h("td", {}, unit.host || h("span", { class: "muted" }, "—")),
+    h("td", {}, gpuList(unit)),
+    h("td", { class: "cell-command" }, h("code", { title: unit.command.join(" ") },
+      unit.command.join(" "))),
+    isAdmin ? h("td", {}, unit.owner) : null,
+    h("td", { title: formatFullDate(unit.created_at) }, relativeTime(unit.created_at))))));
   }
 
   container.replaceChildren(
-    h("div", { class: "page-header" },
-      h("div", {},
-        h("h1", {}, "Units"),
-        h("p", { class: "page-subtitle" }, isAdmin
-          ? "Every container and process DLLab runs on the hosts, newest first."
-          : "Your containers and processes on the hosts, newest first.")),
-      summary),
+    pageHeader({ title: "Units",
+      subtitle: isAdmin
+        ? "Every container and process DLLab runs on the hosts, newest first."
+        : "Your containers and processes on the hosts, newest first.",
+      side: [summary] }),
+    problem,
     area);
 
-  return poller(load, REFRESH_MS).stop;
+  return pagedList({ path: "units", size: LIMIT, area, say, show, every: REFRESH_MS }).stop;
 }
