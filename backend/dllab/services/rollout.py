@@ -18,6 +18,7 @@ is answered. So:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ ROUTE_SETTLE = timedelta(seconds=0.5)  # Traefik loads a changed route in millis
 DRAIN_GRACE = timedelta(seconds=2)  # Traefik reloads its routes within milliseconds
 DRAIN_TIMEOUT = timedelta(seconds=30)  # requests still unanswered by then are cut
 FAILURES_BEFORE_PAUSE = 3
+# The serving loop and API requests both converge services: one at a time, or two could
+# each start the replica that is missing.
+_changing = threading.RLock()
 MAX_PAUSE = timedelta(minutes=5)
 
 
@@ -113,7 +117,8 @@ def reconcile_all(sessions: sessionmaker[Session], settings: Settings, dispatche
         services = session.scalars(select(Service)).all()
         for service in services:
             try:
-                _round(session, settings, dispatcher, book, service)
+                with _changing:
+                    _round(session, settings, dispatcher, book, service)
             except Exception:  # one service's trouble must not stop the others'
                 session.rollback()
                 log.exception("serving round of service %s", service.name)
@@ -147,7 +152,7 @@ def _round(session: Session, settings: Settings, dispatcher: Dispatcher, book: B
     stops = _finish_drains(session, service, found, book, now)
     session.commit()
     send_stops(dispatcher, stops)
-    converge(session, settings, dispatcher, service)
+    _converge(session, settings, dispatcher, service)
 
 
 def _probe(addresses: list[str]) -> dict[str, tuple[bool, Scrape | None]]:
@@ -239,6 +244,12 @@ def _finish_drains(session: Session, service: Service, found: list[Replica], boo
 def converge(session: Session, settings: Settings, dispatcher: Dispatcher,
              service: Service) -> None:
     """Start missing replicas, drain outdated and extra ones, write the routes."""
+    with _changing:
+        _converge(session, settings, dispatcher, service)
+
+
+def _converge(session: Session, settings: Settings, dispatcher: Dispatcher,
+              service: Service) -> None:
     live = [r for r in replicas(session, service) if r.row.draining_since is None]
     now = utcnow()
     paused = _pause_until(session, service)

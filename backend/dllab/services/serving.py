@@ -23,6 +23,7 @@ from dllab.schemas.serving import (
     ReplicaPublic,
     ServiceCreate,
     ServicePublic,
+    ServiceStatus,
     ServiceUpdate,
     Track,
     VersionChoice,
@@ -248,4 +249,6 @@ def unrouted(session: Session, settings: Settings, name: str,
         return 401, (f"service {name} needs its access token: "
                      "send the header 'Authorization: Bearer TOKEN'")
     state, reason = rollout.status(session, service)
+    if state in (ServiceStatus.serving, ServiceStatus.updating, ServiceStatus.degraded):
+        return 503, f"service {name} is being routed again; retry in a second"
     return 503, f"service {name} has no replica ready ({state}{': ' + reason if reason else ''})"
