@@ -73,7 +73,7 @@ def service_list() -> None:
 @click.option("--gpus", type=click.IntRange(0, 16), default=0, show_default=True,
               help="GPUs per replica.")
 @click.option("--image", default=None,
-              help="name:tag from `dllab images` with TensorFlow Serving (default: "
+              help="name:tag from `dllab images` with TensorFlow and dllab-serve (default: "
                    "dllab/runtime:tf-cpu).")
 @_autoscale_options
 @click.option("--token", is_flag=True, help="Require an access token (shown only now).")
