@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from dllab.api import uploads
 from dllab.api.deps import (
     ContextDep,
     CurrentUser,
@@ -19,7 +20,6 @@ from dllab.api.deps import (
     SettingsDep,
 )
 from dllab.api.units import Tail, log_response
-from dllab.errors import BadRequest, PayloadTooLarge
 from dllab.protocol import UnitState
 from dllab.schemas.common import Page
 from dllab.schemas.jobs import (
@@ -62,26 +62,14 @@ def submit_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings
 
 
 @router.post("/code", response_model=CodeUpload, status_code=201,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/octet-stream": {"schema": {"type": "string",
-                                                         "format": "binary"}}}}})
+             openapi_extra=uploads.BINARY_BODY)
 async def upload_code(request: Request, user: CurrentUser, settings: SettingsDep) -> CodeUpload:
     """Upload a job's code: the request body is a .tar.gz (any content type, e.g.
     application/gzip or application/octet-stream). Name the answer's ``id`` in a
     job as ``code: {"upload": ID}``; it is mounted read-only at /dllab/code."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "code.tar.gz"
-        size = 0
-        with archive.open("wb") as file:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > code_uploads.MAX_UPLOAD:
-                    raise PayloadTooLarge(f"the archive is over {code_uploads.MAX_UPLOAD} bytes",
-                                          reason="archive_too_large")
-                file.write(chunk)
-        if size == 0:
-            raise BadRequest("the body must be a .tar.gz archive; it was empty",
-                             reason="bad_archive")
+        await uploads.receive(request, archive, code_uploads.MAX_UPLOAD, "a .tar.gz archive")
         return await run_in_threadpool(code_uploads.store, settings, user, archive)
 
 

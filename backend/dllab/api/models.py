@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
+from dllab.api import uploads
 from dllab.api.deps import CurrentUser, IdPath, Limit, Offset, SessionDep, SettingsDep
-from dllab.errors import BadRequest, PayloadTooLarge
 from dllab.schemas.common import Page
 from dllab.schemas.serving import (
     LABEL_PATTERN,
@@ -88,9 +88,7 @@ def add_version(model_id: IdPath, body: VersionCreate, user: CurrentUser,
 
 
 @router.post("/{model_id}/versions/upload", response_model=VersionPublic, status_code=201,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/octet-stream": {"schema": {"type": "string",
-                                                         "format": "binary"}}}}})
+             openapi_extra=uploads.BINARY_BODY)
 async def upload_version(model_id: IdPath, request: Request, user: CurrentUser,
                          session: SessionDep, settings: SettingsDep) -> VersionPublic:
     """Register the next version from a SavedModel folder as a .tar.gz (the request body;
@@ -98,17 +96,7 @@ async def upload_version(model_id: IdPath, request: Request, user: CurrentUser,
     model = await run_in_threadpool(models.get, session, user, model_id)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "model.tar.gz"
-        size = 0
-        with archive.open("wb") as file:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_UPLOAD:
-                    raise PayloadTooLarge(f"the archive is over {MAX_UPLOAD} bytes",
-                                          reason="archive_too_large")
-                file.write(chunk)
-        if size == 0:
-            raise BadRequest("the body must be a .tar.gz of a SavedModel folder; it was empty",
-                             reason="bad_archive")
+        await uploads.receive(request, archive, MAX_UPLOAD, "a .tar.gz of a SavedModel folder")
         row = await run_in_threadpool(models.add_upload, session, settings, model, archive)
         return models.version_public(settings, model, row)
 
