@@ -48,6 +48,7 @@ bench: venv ## run the benchmarks (print their figures; dispatch needs Redis on 
 	$(VENV)/bin/python benchmarks/env_start.py
 	$(VENV)/bin/python benchmarks/job_start.py
 	$(VENV)/bin/python benchmarks/serving.py
+	$(VENV)/bin/python benchmarks/monitoring.py
 
 ci-services: ## install (if missing) and start redis, postgres, dockerd, chromium as CI does (root)
 	.ci/services.sh

@@ -84,9 +84,10 @@ def admin_password() -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, admin_password: str) -> Settings:
     # No scheduler thread: passes run on submissions, ended units and registrations, so
-    # that what a test sees follows from what it did. Tests of the thread turn it on.
+    # that what a test sees follows from what it did. Tests of the thread turn it on. The
+    # same for the monitoring loops (alerts, reclaim, history): tests call them.
     return Settings(home=tmp_path / "home", database_url=database_url,
-                    admin_password=admin_password, scheduler_seconds=0)
+                    admin_password=admin_password, scheduler_seconds=0, monitoring_seconds=0)
 
 
 @pytest.fixture

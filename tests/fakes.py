@@ -20,7 +20,14 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from dllab.protocol import ObservedState, RuntimeKind, UnitReport, UnitSpec
-from dllab_agent.runtime.base import Runtime, RuntimeStartError
+from dllab_agent.runtime.base import (
+    Holding,
+    Runtime,
+    RuntimeStartError,
+    Usage,
+    gpu_label,
+    labelled_gpus,
+)
 
 FIRST_HOST_PORT = 40000
 
@@ -44,6 +51,7 @@ class FakeRuntime(Runtime):
         self._changed = threading.Condition()
         self._host_ports = itertools.count(FIRST_HOST_PORT)
         self._runtime_ids = itertools.count(1)
+        self.busy: dict[str, float] = {}  # unit id -> CPU cores it keeps busy
 
     def start(self, spec: UnitSpec) -> UnitReport:
         with self._changed:
@@ -93,6 +101,24 @@ class FakeRuntime(Runtime):
     def list(self) -> list[UnitReport]:
         with self._changed:
             return [report.model_copy() for report in self._units.values()]
+
+    def holdings(self) -> list[Holding]:
+        with self._changed:
+            specs = {spec.unit_id: spec for spec in self.started}
+            return [Holding(unit_id=unit_id, runtime_id=report.runtime_id or "",
+                            gpus=labelled_gpus(gpu_label(specs[unit_id].gpus)),
+                            labels=specs[unit_id].labels)
+                    for unit_id, report in self._units.items()
+                    if report.state == ObservedState.running and specs[unit_id].gpus]
+
+    def usage(self, holding: Holding) -> Usage | None:
+        """Fake units use ``cpu_seconds`` per second of life (``busy``), and no memory."""
+        with self._changed:
+            report = self._units.get(holding.unit_id)
+            if report is None or report.started_at is None:
+                return None
+            return Usage(cpu_seconds=self.busy.get(holding.unit_id, 0.0)
+                         * (time.time() - report.started_at), memory_mib=0.0)
 
     def emit(self, unit_id: str, *texts: str) -> None:
         """The unit writes ``texts``, one line each."""

@@ -134,6 +134,16 @@ class Settings(BaseSettings):
         description="How often the control plane checks every prediction service's replicas "
                     "(health, traffic), autoscales and rolls them over; 0: only when asked "
                     "through the API (tests).")
+    monitoring_seconds: float = Field(
+        default=1.0, ge=0,
+        description="How often alert rules are judged against the latest GPU readings and "
+                    "owed webhooks are sent; 0: only when asked (tests).")
+    gpu_history_fine_hours: float = Field(
+        default=1.0, gt=0, le=24,
+        description="GPU readings are kept at 1 s resolution this long, then as 1 min "
+                    "averages.")
+    gpu_history_days: float = Field(
+        default=30.0, gt=0, le=366, description="1 min GPU averages are kept this long.")
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
     )

@@ -1,6 +1,7 @@
 """What the control plane and the agents say to each other.
 
-This is the only module of the control plane that the agent imports. It holds:
+This and ``dllab.dcgm`` (GPU metrics names) are the only modules of the control plane that the
+agent imports. This one holds:
 
 - the Celery task names and the queue naming rule (control plane -> agent);
 - the unit spec an agent receives, and the unit report it sends back;
@@ -34,6 +35,9 @@ LABEL_KIND = "dllab.kind"
 LABEL_OWNER = "dllab.owner"
 LABEL_WORKLOAD = "dllab.workload"
 LABEL_HOST = "dllab.host"
+# The physical indices of the GPUs a unit holds ("0,2"): how an agent attributes its GPUs'
+# readings to units, also after a restart. Set by the runtime drivers, not by the caller.
+LABEL_GPUS = "dllab.gpus"
 # The agent that made a container (an id kept in its state dir): agents that share one
 # engine, as in tests and demos, each find only their own.
 LABEL_AGENT = "dllab.agent"
@@ -174,6 +178,33 @@ class GpuInfo(BaseModel):
     xid_last: int | None = Field(default=None, ge=0, le=2**31 - 1, description=(
         "the last XID error the driver reported since the agent started"))
     simulated: bool = False
+
+
+class GpuHolder(BaseModel):
+    """The unit that holds a GPU, as its agent knows it from the unit's labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit: UnitId
+    workload: str | None = Field(default=None, max_length=64)
+    kind: str | None = Field(default=None, max_length=16)
+    owner: str | None = Field(default=None, max_length=64)
+    visible_index: int = Field(ge=0, le=1023, description="the index the unit sees it as")
+
+
+class GpuSample(GpuInfo):
+    """One GPU's readings at one moment, and who held it then."""
+
+    holder: GpuHolder | None = None
+
+
+class MetricsReport(BaseModel):
+    """What an agent samples, every second by default (``POST /api/v1/agent/metrics``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    taken_at: EpochSeconds
+    gpus: list[GpuSample] = Field(max_length=64)
 
 
 class AgentRegister(BaseModel):

@@ -11,6 +11,7 @@ import click
 from dllab_agent.client import ControlPlaneError
 from dllab_agent.gpu import nvml_available
 from dllab_agent.main import AgentFailed, run_agent
+from dllab_agent.sampling import METRICS_PORT
 
 STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent"))
 
@@ -43,10 +44,14 @@ STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent")
               envvar="DLLAB_WORKSPACE_ROOT", default=None,
               help="Where environments' workspaces are kept (default STATE_DIR/workspaces). "
                    "On shared storage (NFS), an environment keeps its files on any host.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=METRICS_PORT,
+              show_default=True, envvar="DLLAB_AGENT_METRICS_PORT",
+              help="Serve this host's GPU metrics (DCGM names) for Prometheus on "
+                   "http://HOST:PORT/metrics; 0: do not serve them.")
 def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
           simulate_gpus_if_none: int | None, state_dir: Path, broker: str | None,
           address: str | None, volume_roots: tuple[Path, ...],
-          workspace_root: Path | None) -> None:
+          workspace_root: Path | None, metrics_port: int) -> None:
     """Run the agent of this GPU host: it registers, heartbeats and runs units."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s agent %(levelname)s %(message)s")
@@ -57,6 +62,6 @@ def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int |
         run_agent(server=server_url, token=token, runtime_kind=runtime,
                   simulate_gpus=simulate_gpus, state_dir=state_dir, broker_url=broker,
                   address=address, volume_roots=volume_roots,
-                  workspace_root=workspace_root)
+                  workspace_root=workspace_root, metrics_port=metrics_port or None)
     except (ControlPlaneError, AgentFailed) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -22,6 +22,7 @@ from dllab.protocol import (
     AgentHeartbeat,
     AgentRegister,
     AgentRegistered,
+    MetricsReport,
     UnitLogAck,
     UnitLogLines,
     UnitReport,
@@ -98,6 +99,9 @@ class ControlPlaneClient:
 
     def heartbeat(self, message: AgentHeartbeat) -> None:
         self._post("/heartbeat", message)
+
+    def send_metrics(self, message: MetricsReport) -> None:
+        self._post("/metrics", message)
 
     def report(self, report: UnitReport) -> None:
         self._post(f"/units/{quote(report.unit_id, safe='')}/report", report)

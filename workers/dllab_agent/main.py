@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+from wsgiref.simple_server import WSGIServer
 
 from celery.worker import WorkController
 from kombu.utils.url import maybe_sanitize_url
@@ -36,6 +37,7 @@ from dllab_agent.gpu import GpuSource, discover
 from dllab_agent.logship import LogShipping
 from dllab_agent.runtime import docker_available, make_runtime
 from dllab_agent.runtime.base import Runtime
+from dllab_agent.sampling import METRICS_PORT, Sampler, serve_metrics
 from dllab_agent.tasks import register_tasks
 
 log = logging.getLogger("dllab_agent")
@@ -80,6 +82,8 @@ class Agent:
         stop_event: threading.Event | None = None,
         volume_roots: tuple[Path, ...] = (),
         workspace_root: Path = Path("workspaces"),
+        sample_seconds: float = 1.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -97,6 +101,9 @@ class Agent:
         self.logs = LogShipping(runtime, client, self.stopping)
         self.ctx = AgentContext(runtime, client, logs=self.logs, volume_roots=volume_roots,
                                 workspace_root=workspace_root)
+        self.sampler = Sampler(gpus, runtime, client, sample_seconds)
+        self.metrics_port = metrics_port  # None: no /metrics of our own; 0: any free port
+        self.metrics_server: WSGIServer | None = None
         self._worker: _Worker | None = None
         self._threads: list[threading.Thread] = []
         self._beat_problem: str | None = None
@@ -128,6 +135,10 @@ class Agent:
         )
         self._spawn(self._run_worker, "worker")
         self._spawn(self._heartbeat_loop, "heartbeat")
+        self.sampler.host = registered.name
+        self._spawn(lambda: self.sampler.run(self.stopping), "sampler")
+        if self.metrics_port is not None:
+            self.metrics_server = serve_metrics(self.sampler, self.metrics_port)
         log.info(
             "agent registered as host %s (id %d); serving queue %s on %s",
             registered.name,
@@ -149,6 +160,9 @@ class Agent:
         deadline = time.monotonic() + timeout
         if self._worker is not None:
             self._worker.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.logs.join(max(0.0, deadline - time.monotonic()))
@@ -245,6 +259,7 @@ def run_agent(
     stop_event: threading.Event | None = None,
     volume_roots: tuple[Path, ...] = (),
     workspace_root: Path | None = None,
+    metrics_port: int | None = METRICS_PORT,
 ) -> None:
     """Run an agent in the foreground until SIGINT/SIGTERM (or ``stop_event`` is set).
 
@@ -269,6 +284,7 @@ def run_agent(
         stop_event=stop_event,
         volume_roots=volume_roots,
         workspace_root=(workspace_root or state / "workspaces").resolve(),
+        metrics_port=metrics_port,
     )
     restore = _on_signals(agent.stopping.set)
     try:

@@ -14,7 +14,7 @@ from dllab.api.deps import (
     SettingsDep,
 )
 from dllab.errors import BadRequest
-from dllab.services import agents
+from dllab.services import agents, gpu_metrics
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 
@@ -31,6 +31,14 @@ def heartbeat(body: protocol.AgentHeartbeat, host: CurrentHost, session: Session
               settings: SettingsDep, dispatcher: DispatcherDep) -> Response:
     """GPU readings and unit states, every few seconds."""
     agents.heartbeat(session, settings, dispatcher, host, body)
+    return Response(status_code=204)
+
+
+@router.post("/metrics", status_code=204)
+def metrics(body: protocol.MetricsReport, host: CurrentHost, session: SessionDep,
+            context: ContextDep) -> Response:
+    """One sample of the host's GPUs with who holds each, every second."""
+    gpu_metrics.ingest(session, context.gpus, host, body)
     return Response(status_code=204)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dllab.config import Settings
 from dllab.dispatch import Dispatcher
+from dllab.monitoring.book import GpuBook
 from dllab.services.hub import Hub
 from dllab.services.logs import LogStore
 from dllab.services.rollout import Book
@@ -23,3 +24,4 @@ class AppContext:
     logs: LogStore
     hub: Hub
     serving: Book = field(default_factory=Book)  # prediction services' traffic
+    gpus: GpuBook = field(default_factory=GpuBook)  # every host's latest GPU readings

@@ -4,6 +4,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from dllab.cli.alerts import alerts
 from dllab.cli.client import Api, save_login, table
 from dllab.cli.environments import env
 from dllab.cli.jobs import job
@@ -180,6 +181,27 @@ def user_quota(username: str, gpus: str) -> None:
     click.echo(f"{username} may now hold {gpus if quota is None else quota} GPU(s) at once.")
 
 
+@main.command()
+def gpus() -> None:
+    """Show every GPU's latest readings (utilization, memory, temperature, power) and who
+    holds it, for hosts heard from in the last 10 s."""
+    answer = Api.from_config().call("GET", "/metrics/gpus/now")
+    rows = []
+    for host in answer["hosts"]:
+        for gpu in host["gpus"]:
+            held = gpu["holder"]
+            rows.append({
+                "host": host["host"], "gpu": gpu["index"],
+                "util": "-" if gpu["utilization_pct"] is None else f"{gpu['utilization_pct']}%",
+                "memory": f"{gpu['memory_used_mib']}/{gpu['memory_total_mib']} MiB",
+                "temp": "-" if gpu["temperature_c"] is None else f"{gpu['temperature_c']} C",
+                "power": "-" if gpu["power_w"] is None else f"{gpu['power_w']:.0f} W",
+                "held_by": f"{held['owner']}/{held['kind']} (sees GPU {held['visible_index']})"
+                           if held else "free"})
+    click.echo(table(rows, ["host", "gpu", "util", "memory", "temp", "power", "held_by"])
+               if rows else "No GPU readings in the last 10 s: no agent is sending any.")
+
+
 @main.group(invoke_without_command=True)
 @click.pass_context
 def tokens(ctx: click.Context) -> None:
@@ -210,7 +232,7 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"Token {token_id} revoked.")
 
 
-for command in (env, job, model, service, secrets, server, edge, hub, up):
+for command in (env, job, model, service, secrets, alerts, server, edge, hub, up):
     main.add_command(command)
 # Commands of other installed packages (the agent's ``dllab agent``).
 for entry in entry_points(group="dllab.commands"):

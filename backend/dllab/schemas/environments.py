@@ -117,4 +117,6 @@ class EnvironmentPublic(BaseModel):
     phases: list[Phase] = Field(description="the latest start, timed")
     urls: EnvironmentUrls | None = Field(description="while running")
     ssh: SshAccess | None = Field(description="while running, if it lets any key in")
+    idle_warning: str | None = Field(description=(
+        "set when the idle-GPU policy will stop it unless its GPUs work again"))
     created_at: datetime

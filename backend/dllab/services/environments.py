@@ -115,7 +115,7 @@ def start(session: Session, hub: Hub, user: User, environment_id: str) -> Enviro
                        reason="environment_stopping")
     before = env.workload_id, env.stop_reason
     env.desired, env.requested_at = Desired.running, utcnow()
-    env.ready_at = env.stop_reason = env.workload_id = None
+    env.ready_at = env.stop_reason = env.workload_id = env.idle_warning = None
     owner = session.get(User, env.owner_id)
     assert owner is not None
     session.commit()
@@ -132,7 +132,7 @@ def stop(session: Session, settings: Settings, dispatcher: Dispatcher, hub: Hub,
          environment_id: str, reason: str | None = None) -> Environment:
     """Stop its unit (the workspace stays) and tell the hub, which forgets the route."""
     env = get(session, user, environment_id)
-    env.desired, env.stop_reason = Desired.stopped, reason
+    env.desired, env.stop_reason, env.idle_warning = Desired.stopped, reason, None
     session.commit()
     _stop_unit(session, settings, dispatcher, env)
     owner = session.get(User, env.owner_id)
@@ -273,7 +273,8 @@ def to_public(session: Session, settings: Settings, env: Environment) -> Environ
         ssh_key_count=len(env.ssh_keys), state=state, reason=reason,
         position=workload.position if workload and state == EnvironmentState.queued else None,
         host=host.name if host else None, devices=devices, unit=unit.id if unit else None,
-        phases=_phases(env, unit), urls=urls, ssh=ssh, created_at=env.created_at)
+        phases=_phases(env, unit), urls=urls, ssh=ssh, idle_warning=env.idle_warning,
+        created_at=env.created_at)
 
 
 def _state(session: Session, env: Environment,

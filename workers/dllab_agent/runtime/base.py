@@ -32,14 +32,49 @@ To write a driver, implement every method of ``Runtime``:
 ``list() -> list[UnitReport]``
     Every unit this runtime holds on this host (found by the ``dllab.unit`` label), in any
     state, including ones started before the agent last restarted.
+
+``holdings() -> list[Holding]``
+    The running units that hold GPUs, with their labels (``start`` adds ``dllab.gpus``:
+    the physical indices, in the order the unit sees them). Called every second by the
+    GPU sampler: it must be cheap.
+
+``usage(holding) -> Usage | None``
+    CPU time and memory the unit has used so far (None: it is gone). Drives simulated GPUs.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from dllab.protocol import RuntimeKind, UnitReport, UnitSpec
+from dllab.protocol import LABEL_GPUS, RuntimeKind, UnitReport, UnitSpec
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A running unit that holds GPUs."""
+
+    unit_id: str
+    runtime_id: str  # container id, or the supervisor's pid
+    gpus: tuple[int, ...]  # physical indices; the unit sees them as 0..n-1 in this order
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float  # since the unit started, all its processes together
+    memory_mib: float  # resident now
+
+
+def gpu_label(gpus: list[int]) -> dict[str, str]:
+    """The label that tells which GPUs a unit holds; none for a unit without GPUs."""
+    return {LABEL_GPUS: ",".join(str(gpu) for gpu in gpus)} if gpus else {}
+
+
+def labelled_gpus(labels: dict[str, str]) -> tuple[int, ...]:
+    value = labels.get(LABEL_GPUS, "")
+    return tuple(int(gpu) for gpu in value.split(",") if gpu.strip().isdigit())
 
 
 class RuntimeStartError(Exception):
@@ -65,3 +100,9 @@ class Runtime(ABC):
 
     @abstractmethod
     def list(self) -> list[UnitReport]: ...
+
+    @abstractmethod
+    def holdings(self) -> list[Holding]: ...
+
+    @abstractmethod
+    def usage(self, holding: Holding) -> Usage | None: ...

@@ -26,8 +26,23 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 from docker.types import Mount as DockerMount
 
-from dllab.protocol import LABEL_AGENT, LABEL_UNIT, ObservedState, RuntimeKind, UnitReport, UnitSpec
-from dllab_agent.runtime.base import Runtime, RuntimeStartError
+from dllab.protocol import (
+    LABEL_AGENT,
+    LABEL_GPUS,
+    LABEL_UNIT,
+    ObservedState,
+    RuntimeKind,
+    UnitReport,
+    UnitSpec,
+)
+from dllab_agent.runtime.base import (
+    Holding,
+    Runtime,
+    RuntimeStartError,
+    Usage,
+    gpu_label,
+    labelled_gpus,
+)
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
@@ -67,7 +82,7 @@ def container_kwargs(spec: UnitSpec) -> dict[str, Any]:
         "image": spec.image,
         "command": spec.command,
         "name": spec.name,
-        "labels": {**spec.labels, LABEL_UNIT: spec.unit_id},
+        "labels": {**spec.labels, **gpu_label(spec.gpus), LABEL_UNIT: spec.unit_id},
         "environment": env,
         "working_dir": spec.working_dir,
         "init": True,  # docker-init as PID 1 passes SIGTERM on, so stop is not a timeout
@@ -186,6 +201,25 @@ class DockerRuntime(Runtime):
             ignore_removed=True,
         )
         return [_report(c.labels[LABEL_UNIT], c) for c in containers]
+
+    def holdings(self) -> list[Holding]:
+        # The low-level call: the SDK's list() inspects every container once more.
+        found = self._client.api.containers(filters={
+            "label": [LABEL_GPUS, f"{LABEL_AGENT}={self._agent}"], "status": "running"})
+        return [Holding(unit_id=c["Labels"][LABEL_UNIT], runtime_id=c["Id"],
+                        gpus=labelled_gpus(c["Labels"]), labels=c["Labels"])
+                for c in found if LABEL_UNIT in c["Labels"]]
+
+    def usage(self, holding: Holding) -> Usage | None:
+        try:
+            stats = self._client.api.stats(holding.runtime_id, stream=False, one_shot=True)
+        except DockerException:
+            return None
+        cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+        memory = stats.get("memory_stats", {}).get("usage")
+        if cpu is None:
+            return None  # not running any more
+        return Usage(cpu_seconds=cpu / 1e9, memory_mib=(memory or 0) / 2**20)
 
     def _find(self, unit_id: str) -> Container | None:
         found = self._client.containers.list(

@@ -35,7 +35,14 @@ from typing import BinaryIO
 
 from dllab.protocol import LABEL_UNIT, ObservedState, RuntimeKind, UnitReport, UnitSpec
 from dllab_agent.runtime import supervise
-from dllab_agent.runtime.base import Runtime, RuntimeStartError
+from dllab_agent.runtime.base import (
+    Holding,
+    Runtime,
+    RuntimeStartError,
+    Usage,
+    gpu_label,
+    labelled_gpus,
+)
 
 POLL_SECONDS = 0.1
 LAUNCH_TIMEOUT = 30.0  # the supervisor answers once the command is spawned: well under this
@@ -158,6 +165,24 @@ class ProcessRuntime(Runtime):
             reports.append(self.inspect(spec["labels"][LABEL_UNIT]))
         return reports
 
+    def holdings(self) -> list[Holding]:
+        if not self._units.is_dir():
+            return []
+        found = []
+        for unit_dir in self._units.iterdir():
+            spec = None if unit_dir.name.startswith(".") else _read_json(unit_dir / "spec.json")
+            started = _read_json(unit_dir / "pid") if spec and spec["gpus"] else None
+            if started is None or supervise.process_start(started["pid"]) != \
+                    started["proc_start"]:
+                continue
+            found.append(Holding(unit_id=spec["labels"][LABEL_UNIT],
+                                 runtime_id=str(started["pid"]),
+                                 gpus=labelled_gpus(spec["labels"]), labels=spec["labels"]))
+        return found
+
+    def usage(self, holding: Holding) -> Usage | None:
+        return _tree_usage(int(holding.runtime_id))
+
     def _unit_dir(self, unit_id: str) -> Path:
         if not _PLAIN_NAME.fullmatch(unit_id):
             raise ValueError(f"unit id {unit_id!r} is not a plain name")
@@ -165,6 +190,36 @@ class ProcessRuntime(Runtime):
 
     def _ended(self, unit_id: str) -> bool:
         return self.inspect(unit_id).state in (ObservedState.exited, ObservedState.missing)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_MIB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) / 2**20
+
+
+def _tree_usage(pid: int) -> Usage | None:
+    """CPU time and resident memory of ``pid`` and its descendants (Linux /proc); None
+    where the process is gone or /proc does not say."""
+    cpu = memory = 0.0
+    pending, seen = [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            pages = int(Path(f"/proc/{current}/statm").read_text().split()[1])
+            children = [Path(f"/proc/{current}/task/{t}/children").read_text().split()
+                        for t in os.listdir(f"/proc/{current}/task")]
+        except (OSError, ValueError, IndexError):
+            if current == pid:
+                return None
+            continue  # a descendant that just ended
+        fields = stat[stat.rindex(")") + 2:].split()  # fields from 3 on (proc(5))
+        cpu += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+        memory += pages * _PAGE_MIB
+        pending.extend(int(child) for group in children for child in group)
+    return Usage(cpu_seconds=cpu, memory_mib=memory)
 
 
 def _mount_links(spec: UnitSpec) -> dict[Path, str]:
@@ -179,7 +234,8 @@ def _mount_links(spec: UnitSpec) -> dict[Path, str]:
 
 
 def _prepare(unit_dir: Path, spec: UnitSpec, links: dict[Path, str]) -> None:
-    stored = spec.model_copy(update={"labels": {**spec.labels, LABEL_UNIT: spec.unit_id}})
+    stored = spec.model_copy(update={"labels": {
+        **spec.labels, **gpu_label(spec.gpus), LABEL_UNIT: spec.unit_id}})
     (unit_dir / "spec.json").write_text(stored.model_dump_json())
     # The log exists as soon as the unit does, so a follower that comes before the
     # supervisor has opened it waits for lines instead of finding no log at all.

@@ -40,4 +40,7 @@ class Environment(Base):
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Why it stopped when no unit says so (idle, JupyterHub gave up); cleared on start.
     stop_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set while the idle-GPU policy has warned that it will stop it; cleared once its GPUs
+    # work again, and on start.
+    idle_warning: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
