@@ -184,7 +184,7 @@ def user_quota(username: str, gpus: str) -> None:
 @main.command()
 def gpus() -> None:
     """Show every GPU's latest readings (utilization, memory, temperature, power) and who
-    holds it, for hosts heard from in the last 10 s."""
+    holds it, for hosts heard from in the last 5 s."""
     answer = Api.from_config().call("GET", "/metrics/gpus/now")
     rows = []
     for host in answer["hosts"]:
@@ -199,7 +199,7 @@ def gpus() -> None:
                 "held_by": f"{held['owner']}/{held['kind']} (sees GPU {held['visible_index']})"
                            if held else "free"})
     click.echo(table(rows, ["host", "gpu", "util", "memory", "temp", "power", "held_by"])
-               if rows else "No GPU readings in the last 10 s: no agent is sending any.")
+               if rows else "No GPU readings in the last 5 s: no agent is sending any.")
 
 
 @main.group(invoke_without_command=True)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from dllab.protocol import GpuSample
 
 BUSY_PCT = 5  # a GPU below this utilization counts as idle
-FRESH_SECONDS = 10.0  # a host's readings older than this are not "now" (agents send every 1 s)
+# A host's last sample counts as "now" this long after it came (agents send one a second);
+# older, its GPUs are not shown as now nor judged by alert rules (their alerts stay).
+FRESH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

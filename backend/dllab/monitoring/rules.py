@@ -14,10 +14,6 @@ from enum import StrEnum
 
 from dllab.protocol import GpuSample
 
-# A host's last sample counts as "now" this long after it came (agents send one a second);
-# older, its GPUs are not judged at all: their alerts stay as they are.
-FRESH_SECONDS = 5.0
-
 
 class Metric(StrEnum):
     gpu_util = "gpu_util"  # percent of the time a kernel ran lately

@@ -49,7 +49,7 @@ from dllab.db.models import (
 from dllab.db.models.base import utcnow
 from dllab.errors import Conflict, NotFound
 from dllab.monitoring import rules
-from dllab.monitoring.book import GpuBook, HostSamples
+from dllab.monitoring.book import FRESH_SECONDS, GpuBook, HostSamples
 from dllab.monitoring.rules import Metric, Pending
 from dllab.protocol import FINAL_UNIT_STATES, GpuSample, UnitState
 from dllab.schemas.alerts import (
@@ -248,7 +248,7 @@ def evaluate(session: Session, settings: Settings, book: GpuBook, pending: Pendi
     judgement = Judgement()
     hosts = {h.name: h for h in session.scalars(select(Host))}
     samples = [s for s in book.latest(math.inf, now=at) if s.host in hosts]
-    fresh = {s.host: s for s in samples if at - s.received_at <= rules.FRESH_SECONDS}
+    fresh = {s.host: s for s in samples if at - s.received_at <= FRESH_SECONDS}
     heard = {s.host: s.received_at for s in samples}
     open_alerts = {(a.rule_id, a.host, a.gpu): a for a in _open_alerts(session)}
     rule_rows = {r.id: r for r in session.scalars(select(AlertRule).order_by(AlertRule.id))}
