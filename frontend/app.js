@@ -1,6 +1,6 @@
 // The console's entry point: who is logged in, the top bar, and hash routing
-// (#/environments, #/jobs, #/models, #/services, #/hosts, #/cluster, #/units, #/tokens,
-// #/ssh-keys, #/secrets, #/login).
+// (#/environments, #/jobs, #/models, #/services, #/hosts, #/cluster, #/alerts, #/units,
+// #/tokens, #/ssh-keys, #/secrets, #/login).
 // Each page module exports `mount(container, context)` and may return a cleanup function
 // (timers, listeners). Routes marked `admin` are left out of the nav for other users, and
 // send them home; routes with a `nav` (the nav entry they belong to) are left out of the
@@ -12,6 +12,7 @@ import { alertBox, badge, h } from "./ui.js";
 import * as loginPage from "./pages/login.js";
 import * as hostsPage from "./pages/hosts.js";
 import * as clusterPage from "./pages/cluster.js";
+import * as alertsPage from "./pages/alerts.js";
 import * as unitsPage from "./pages/units.js";
 import * as tokensPage from "./pages/tokens.js";
 import * as sshKeysPage from "./pages/ssh_keys.js";
@@ -42,6 +43,7 @@ const ROUTES = {
   "/services/new": { page: serviceFormPage, title: "New service", nav: "/services" },
   "/hosts": { page: hostsPage, title: "Hosts" },
   "/cluster": { page: clusterPage, title: "Cluster", admin: true },
+  "/alerts": { page: alertsPage, title: "Alerts" },
   "/units": { page: unitsPage, title: "Units" },
   "/tokens": { page: tokensPage, title: "API tokens" },
   "/ssh-keys": { page: sshKeysPage, title: "SSH keys" },

@@ -1,16 +1,20 @@
-// Cluster (admins only): every host's GPUs, each free or with the unit, user and workload
-// that hold it, the hosts held for the queue's head, and below them the queue of
-// workloads waiting for GPUs with why each waits. Refreshed every 5 s; both lists page
-// (`#/cluster?per_page=N` sets the page size).
+// Cluster (admins only): at the top the live GPU grid, every GPU's latest reading
+// (utilization, memory, temperature, power; coloured, with who holds it) refreshed every
+// 2 s; then every host's GPUs, each free or with the unit, user and workload that hold it,
+// the hosts held for the queue's head, and below them the queue of workloads waiting for
+// GPUs with why each waits, refreshed every 5 s. Both lists page (`#/cluster?per_page=N`
+// sets the page size).
 
 import { api } from "../api.js";
 import {
   alertBox, badge, count, emptyState, formatFullDate, h, hostStatusBadge, keepFocus,
   pageHeader, pageSize, pager, poller, refreshedText, refreshRelativeTimes, relativeTime, shortUuid,
-  spinnerText,
+  spinnerText, timeAgo,
 } from "../ui.js";
+import { liveGpuCell, liveLegend } from "./gpu_parts.js";
 
 export const REFRESH_MS = 5000;
+export const LIVE_MS = 2000;
 const PAGE_SIZE = 50;
 
 function gpuTitle(gpu, host) {
@@ -141,6 +145,67 @@ function queueTable(entries) {
         : null))))));
 }
 
+/**
+ * The live grid: every GPU's latest reading, host by host (only hosts that reported in the
+ * last few seconds), refreshed every LIVE_MS. Answers `{card, stop}`.
+ */
+function liveCard() {
+  const area = h("div", { class: "live-grid", "aria-busy": "true" },
+    spinnerText("Loading GPU readings…"));
+  const summary = h("span", { class: "muted card-title-note", "data-testid": "live-summary" });
+  let last = null;
+
+  function show(hosts) {
+    const gpus = hosts.flatMap((host) => host.gpus);
+    const read = gpus.filter((g) => g.utilization_pct !== null && g.utilization_pct !== undefined);
+    const mean = read.length
+      ? Math.round(read.reduce((sum, g) => sum + g.utilization_pct, 0) / read.length) : null;
+    summary.textContent = gpus.length ? ` · ${count(gpus.length, "GPU")} reporting`
+      + `${mean === null ? "" : ` · ${mean}% busy on average`}` : "";
+    if (!hosts.length) {
+      area.replaceChildren(emptyState("No GPU readings",
+        "A host shows up here while its agent sends readings (every second)."));
+      return;
+    }
+    area.replaceChildren(h("ul", { class: "live-hosts", "aria-label": "GPU readings by host" },
+      hosts.map((host) => h("li", { class: "live-host", dataset: { host: host.host },
+        "data-testid": "live-host" },
+      h("div", { class: "live-host-head" },
+        h("h3", { class: "cluster-host-name" }, host.host),
+        h("span", { class: "muted", title: formatFullDate(host.taken_at) },
+          `read ${timeAgo(host.taken_at)}`)),
+      h("ul", { class: "gpu-lives", "aria-label": `Readings of the GPUs of ${host.host}` },
+        host.gpus.map((gpu) => liveGpuCell(gpu, host.host)))))));
+  }
+
+  async function load(signal) {
+    try {
+      const now = await api("metrics/gpus/now");
+      if (signal.aborted) return;
+      area.setAttribute("aria-busy", "false");
+      const text = JSON.stringify(now.hosts);
+      if (text !== last) show(now.hosts);
+      last = text;
+    } catch (error) {
+      if (signal.aborted || error.handled) return;
+      last = null;
+      area.setAttribute("aria-busy", "false");
+      summary.textContent = "";
+      area.replaceChildren(alertBox(`Could not load the GPU readings: ${error.message}`));
+    }
+  }
+
+  const card = h("section", { class: "card cluster-card", "aria-labelledby": "live-title" },
+    h("div", { class: "card-head" },
+      h("h2", { id: "live-title", class: "card-title" }, "GPU readings",
+        h("span", { class: "muted card-title-note" }, ` · live, every ${LIVE_MS / 1000} s`),
+        summary),
+      liveLegend()),
+    area);
+  const poll = poller(load, LIVE_MS);
+  return { card, stop: poll.stop };
+}
+
 export function mount(container, { params }) {
   const size = pageSize(params, PAGE_SIZE);
   let hostOffset = 0;
@@ -261,14 +326,16 @@ export function mount(container, { params }) {
     }
   }
 
+  const live = liveCard();
   container.replaceChildren(
     pageHeader({ title: "Cluster",
-      subtitle: "Every GPU and who holds it, and the workloads waiting for one.",
+      subtitle: "Every GPU: how busy it is, who holds it, and the workloads waiting for one.",
       side: [stats] }),
     problem,
+    live.card,
     h("section", { class: "card cluster-card", "aria-labelledby": "gpus-title" },
       h("div", { class: "card-head" },
-        h("h2", { id: "gpus-title", class: "card-title" }, "GPUs"),
+        h("h2", { id: "gpus-title", class: "card-title" }, "GPU allocation"),
         legend()),
       grid,
       gridPager),
@@ -282,5 +349,8 @@ export function mount(container, { params }) {
     status);
 
   poll = poller(load, REFRESH_MS);
-  return poll.stop;
+  return () => {
+    poll.stop();
+    live.stop();
+  };
 }

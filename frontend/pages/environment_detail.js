@@ -1,14 +1,16 @@
-// One environment (#/environments/<id>): its state and settings, its links and ssh
-// command, its GPUs and volumes, the timed phases of its latest start and the last lines
-// of its unit's log; live while it is on its way up or down. Stop, start and delete.
+// One environment (#/environments/<id>): the idle-GPU policy's warning when it has one,
+// its state and settings, its links and ssh command, its GPUs and volumes, its GPUs'
+// readings as charts, the timed phases of its latest start and the last lines of its
+// unit's log; live while it is on its way up or down. Stop, start and delete.
 
 import {
-  badge, count, h, keepFocus, metaItem, phaseTimeline, relativeTime, shortUuid,
+  alertBox, badge, count, h, keepFocus, metaItem, phaseTimeline, relativeTime, shortUuid,
 } from "../ui.js";
 import {
   actionButtons, gpuMapping, isBusy, jupyterLink, queueText, runAction, sshLine, stateBadge,
   tensorboardLink,
 } from "./environment_parts.js";
+import { gpuChartsCard } from "./gpu_parts.js";
 import { detailFrame, leaveFlash, logCard, watchOne } from "./page_parts.js";
 
 const LOG_LINES = 200;
@@ -50,6 +52,7 @@ export function mount(container, { args, navigate }) {
   let lastLogKey = null;
   let env = null;
   let stopped = false;
+  let gpuCharts = null; // made once, for an environment with GPUs
   const frame = detailFrame({ noun: "environment", list: "Environments" });
   const { say } = frame;
 
@@ -82,7 +85,12 @@ export function mount(container, { args, navigate }) {
     let reason = null;
     if (env.state === "queued") reason = queueText(env.position, env.reason);
     else if (env.reason) reason = env.reason;
+    if (env.gpus && !gpuCharts) {
+      gpuCharts = gpuChartsCard({ name: "env", query: { environment: env.id } });
+    }
     frame.fill(
+      ...(env.idle_warning ? [h("div", { class: "idle-warning", "data-testid": "idle-warning" },
+        alertBox(env.idle_warning, "warning"))] : []),
       h("section", { class: "card", "aria-label": "Overview" },
         h("dl", { class: "host-meta env-meta" },
           metaItem("State", stateBadge(env)),
@@ -107,6 +115,7 @@ export function mount(container, { args, navigate }) {
         h("h2", { id: "env-phases-title", class: "card-title" }, "Start",
           h("span", { class: "muted card-title-note" }, " · the latest, timed")),
         phaseTimeline(env.phases, "Phases of the latest start")),
+      ...(gpuCharts ? [gpuCharts.card] : []),
       log.card);
   }
 
@@ -121,9 +130,13 @@ export function mount(container, { args, navigate }) {
         lastLogKey = logKey;
         log.load();
       }
+    },
+    gone() {
+      if (gpuCharts) gpuCharts.stop();
     } });
   return () => {
     stopped = true;
     watch.stop();
+    if (gpuCharts) gpuCharts.stop();
   };
 }

@@ -15,7 +15,10 @@ import { messageSlot, pagedList } from "./page_parts.js";
 
 const PAGE_SIZE = 50;
 
-/** The badge, and below it why it waits (with its place in the queue) or why it ended. */
+/**
+ * The badge, and below it why it waits (with its place in the queue) or why it ended, and
+ * the idle-GPU policy's warning when it has one.
+ */
 function stateCell(env) {
   let note = null;
   if (env.state === "queued") {
@@ -25,7 +28,10 @@ function stateCell(env) {
     note = h("div", { class: `cell-note ${env.state === "failed" ? "text-danger" : "muted"}`,
       "data-testid": "environment-reason" }, env.reason);
   }
-  return h("div", {}, stateBadge(env), note);
+  const idle = env.idle_warning
+    ? h("div", { class: "cell-note idle-note", "data-testid": "environment-idle-warning" },
+      env.idle_warning) : null;
+  return h("div", {}, stateBadge(env), note, idle);
 }
 
 function gpuCell(env) {

@@ -1,6 +1,7 @@
 // One job (#/jobs/<id>): its status and reason, settings, the timed start of its current
 // attempt, every replica (host, address, physical and visible GPUs, exit code, TF_CONFIG),
-// its restarts with the step each resumed from, and a replica's log. Live while it runs.
+// its restarts with the step each resumed from, its GPUs' readings as charts, and a
+// replica's log. Live while it runs.
 
 import { api } from "../api.js";
 import { lineChart } from "../charts.js";
@@ -8,6 +9,7 @@ import {
   alertBox, dataTable, formatFullDate, h, keepFocus, metaItem, phaseTimeline, relativeTime,
 } from "../ui.js";
 import { gpuChips, queueText } from "./environment_parts.js";
+import { gpuChartsCard } from "./gpu_parts.js";
 import { cancelJob, isBusy, replicaSummary, statusBadge } from "./job_parts.js";
 import { detailFrame, logCard, watchOne } from "./page_parts.js";
 
@@ -39,10 +41,17 @@ function restartList(job) {
     h("span", { class: "muted", title: formatFullDate(r.at) }, ` · ${relativeTime(r.at)}`))));
 }
 
+/** The GPUs every replica of `spec` asks for, together. */
+function gpusAsked(spec) {
+  return Object.values(spec.replicas || {}).reduce((sum, role) => sum
+    + (role ? (role.count || 0) * (role.gpus || 0) : 0), 0);
+}
+
 export function mount(container, { args }) {
   const id = args[0];
   let job = null;
   let stopped = false;
+  let gpuCharts = null; // made once, for a job with GPUs
   const frame = detailFrame({ noun: "job", list: "Jobs", deletable: false });
   const { say } = frame;
 
@@ -145,6 +154,9 @@ export function mount(container, { args }) {
         selected: n === was }, n)));
     }
     const reason = job.status === "queued" ? queueText(job.position, job.reason) : job.reason;
+    if (gpusAsked(job.spec) && !gpuCharts) {
+      gpuCharts = gpuChartsCard({ name: "job", query: { job: job.id } });
+    }
     frame.fill(
       h("section", { class: "card", "aria-label": "Overview" },
         h("dl", { class: "host-meta env-meta" },
@@ -173,6 +185,7 @@ export function mount(container, { args }) {
         h("h2", { id: "job-restarts-title", class: "card-title" }, "Restarts"),
         restartList(job)),
       trainingCard,
+      ...(gpuCharts ? [gpuCharts.card] : []),
       log.card);
   }
 
@@ -185,11 +198,15 @@ export function mount(container, { args }) {
         log.load();
         loadScalars();
       }
+    },
+    gone() {
+      if (gpuCharts) gpuCharts.stop();
     } });
   boardCall();
   return () => {
     stopped = true;
     clearTimeout(boardWatch);
     watch.stop();
+    if (gpuCharts) gpuCharts.stop();
   };
 }

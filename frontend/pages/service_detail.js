@@ -1,7 +1,7 @@
 // One prediction service (#/services/<id>): its status and reason, public URL, tracks and
-// replicas (each one's log below), and its traffic as charts (requests and errors per
-// second, latency percentiles, replicas); live while it starts or updates, the charts every
-// few seconds. Its "Try it" box is in service_try.js, what changes it (a rolling update,
+// replicas (each one's log below), its traffic as charts (requests and errors per
+// second, latency percentiles, replicas) and its GPUs' readings as charts; live while it
+// starts or updates, the charts every few seconds. Its "Try it" box is in service_try.js, what changes it (a rolling update,
 // scale, canary, its access token) in service_controls.js; Delete is in its header.
 
 import { api } from "../api.js";
@@ -11,6 +11,7 @@ import {
   relativeTime,
 } from "../ui.js";
 import { gpuChips } from "./environment_parts.js";
+import { gpuChartsCard } from "./gpu_parts.js";
 import { detailFrame, logCard, watchOne } from "./page_parts.js";
 import { autoscaleText, controlsCard } from "./service_controls.js";
 import { tryCard } from "./service_try.js";
@@ -46,6 +47,7 @@ export function mount(container, { args, navigate }) {
   let service = null;
   let lastLogKey = null;
   let metrics = null;
+  let gpuCharts = null; // made once, for a service whose replicas have GPUs
   let stopped = false;
   let built = false; // the page's cards are in place
   const isGone = () => stopped;
@@ -176,6 +178,9 @@ export function mount(container, { args, navigate }) {
     }
     if (built) return;
     built = true;
+    if (service.spec.gpus_per_replica) {
+      gpuCharts = gpuChartsCard({ name: "service", query: { service: service.id } });
+    }
     frame.actions.replaceChildren(frame.deleteButton(service, path, "Its URL stops answering "
       + "and its replicas are stopped. The model stays."));
     frame.fill(
@@ -193,6 +198,7 @@ export function mount(container, { args, navigate }) {
           h("span", { class: "muted card-title-note" }, ` · the last ${METRICS_SECONDS / 60} `
             + `minutes, refreshed every ${METRICS_MS / 1000} s`)),
         charts),
+      ...(gpuCharts ? [gpuCharts.card] : []),
       tryIt.card,
       controls.card,
       log.card);
@@ -211,10 +217,12 @@ export function mount(container, { args, navigate }) {
     },
     gone() {
       if (metrics) metrics.stop();
+      if (gpuCharts) gpuCharts.stop();
     } });
   return () => {
     stopped = true;
     watch.stop();
     if (metrics) metrics.stop();
+    if (gpuCharts) gpuCharts.stop();
   };
 }
