@@ -27,7 +27,7 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
     home = tmp_path / "dllab-home"
     env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_PORT": str(port),
            "DLLAB_EDGE_PORT": str(edge), "DLLAB_EDGE_API_PORT": str(free_port()),
-           "DLLAB_HUB_PORT": str(free_port())}
+           "DLLAB_HUB_PORT": str(free_port()), "DLLAB_AGENT_METRICS_PORT": str(free_port())}
     env.pop("DLLAB_ADMIN_PASSWORD", None)
     up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -67,6 +67,13 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
         assert host["status"] == "online"
         assert len(host["gpus"]) == int(gpus.group(1))
         assert all(g["simulated"] for g in host["gpus"]) == bool(gpus.group(2))
+        # Its GPUs, as Prometheus scrapes them from the agent (sampled every second).
+        agent_metrics = re.search(r"the agent's: (\S+/metrics)", banner).group(1)
+        deadline = time.monotonic() + 5
+        while "DCGM_FI_DEV_GPU_UTIL{" not in (scraped := httpx.get(agent_metrics).text):
+            assert time.monotonic() < deadline, scraped
+            time.sleep(0.2)
+        assert f"GPU metrics: http://127.0.0.1:{port}/metrics" in banner
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         up.wait(30)

@@ -47,7 +47,8 @@ STATE_DIR = Path(os.environ.get("DLLAB_AGENT_STATE_DIR", "/var/lib/dllab-agent")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=METRICS_PORT,
               show_default=True, envvar="DLLAB_AGENT_METRICS_PORT",
               help="Serve this host's GPU metrics (DCGM names) for Prometheus on "
-                   "http://HOST:PORT/metrics; 0: do not serve them.")
+                   "http://ADDRESS:PORT/metrics (ADDRESS: see --address); 0: do not serve "
+                   "them.")
 def agent(server_url: str, token: str, runtime: str | None, simulate_gpus: int | None,
           simulate_gpus_if_none: int | None, state_dir: Path, broker: str | None,
           address: str | None, volume_roots: tuple[Path, ...],

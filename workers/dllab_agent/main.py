@@ -138,7 +138,8 @@ class Agent:
         self.sampler.host = registered.name
         self._spawn(lambda: self.sampler.run(self.stopping), "sampler")
         if self.metrics_port is not None:
-            self.metrics_server = serve_metrics(self.sampler, self.metrics_port)
+            # On the address other hosts reach us by: where Prometheus scrapes from.
+            self.metrics_server = serve_metrics(self.sampler, self.metrics_port, self.address)
         log.info(
             "agent registered as host %s (id %d); serving queue %s on %s",
             registered.name,

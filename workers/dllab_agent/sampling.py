@@ -93,7 +93,7 @@ class Sampler:
         while not stopping.is_set():
             try:
                 report = self.sample()
-                if self.client is not None:
+                if self.client is not None and report.gpus:  # a host without GPUs: nothing
                     self.client.send_metrics(report)
             except Exception as exc:  # the sampler must outlive any one failure
                 problem = f"{type(exc).__name__}: {exc}"
@@ -109,7 +109,7 @@ class Sampler:
             stopping.wait(next_at - time.monotonic())
 
 
-def serve_metrics(sampler: Sampler, port: int, address: str = "0.0.0.0") -> WSGIServer | None:
+def serve_metrics(sampler: Sampler, port: int, address: str) -> WSGIServer | None:
     """This host's GPUs in Prometheus text on ``http://ADDRESS:PORT/metrics`` (port 0: any
     free one; read it from the server). None where the port cannot be had: sampling and
     the control plane's ``/metrics`` go on without it."""

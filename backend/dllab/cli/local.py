@@ -207,6 +207,8 @@ def _banner(settings: Settings, password: str | None, host: dict | None) -> None
         f"  Log in as:   {login}",
         f"  API docs:    {settings.public_edge_url}/docs",
         f"  JupyterHub:  {settings.public_edge_url}{HUB_BASE_URL} (environments; same login)",
+        f"  GPU metrics: {settings.url}/metrics (Prometheus, with an admin's API token); the "
+        f"agent's: http://127.0.0.1:{os.environ.get('DLLAB_AGENT_METRICS_PORT', '9402')}/metrics",
         f"  Local agent: {agent_line}",
         "  Press Ctrl-C to stop.", "",
     ]))

@@ -56,6 +56,12 @@ class GpuBook:
             fresh = [s for s in self._hosts.values() if now - s.received_at <= max_age]
         return sorted(fresh, key=lambda s: s.host)
 
+    def forget_workloads(self, keep: set[str]) -> None:
+        """Drop what is known of workloads not in ``keep`` (those that ended)."""
+        with self._lock:
+            for workload_id in set(self._workloads) - keep:
+                del self._workloads[workload_id]
+
     def idle_since(self, workload_id: str) -> float | None:
         """Since when the workload's GPUs have all been idle, as far as this process has
         seen (epoch seconds); None where none of its GPUs has reported yet."""
@@ -65,7 +71,3 @@ class GpuBook:
             return None
         first, busy = seen
         return busy if busy is not None else first
-
-    def forget(self, host_id: int) -> None:
-        with self._lock:
-            self._hosts.pop(host_id, None)

@@ -57,6 +57,7 @@ def run(session: Session, settings: Settings, dispatcher: Dispatcher, hub: Hub, 
     running = session.scalars(select(Environment).where(
         Environment.desired == Desired.running, Environment.gpus > 0,
         Environment.ready_at.is_not(None), Environment.workload_id.is_not(None))).all()
+    book.forget_workloads({env.workload_id for env in running if env.workload_id})
     stopped = []
     for env in running:
         assert env.workload_id is not None and env.ready_at is not None
