@@ -13,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dllab import dcgm
 from dllab.protocol import LABEL_KIND, LABEL_OWNER, LABEL_WORKLOAD, UnitSpec
 from dllab_agent.gpu.simulated import CONTEXT_MIB, SimulatedGpus, UnitLoad
-from dllab_agent.runtime.base import Holding
-from dllab_agent.runtime.process import _tree_usage
+from dllab_agent.runtime.base import Holding, process_tree_usage
 from dllab_agent.sampling import Sampler, holders, serve_metrics
 from fakes import FakeRuntime
 
@@ -95,6 +94,6 @@ def test_a_process_trees_cpu_time_and_memory_are_read_from_proc():
     end = time.process_time() + 0.05
     while time.process_time() < end:
         pass
-    usage = _tree_usage(os.getpid())
+    usage = process_tree_usage(os.getpid())
     assert usage is not None and usage.cpu_seconds >= 0.05 and usage.memory_mib > 10
-    assert _tree_usage(2**22 + 1) is None  # above any pid_max: no such process
+    assert process_tree_usage(2**22 + 1) is None  # above any pid_max: no such process

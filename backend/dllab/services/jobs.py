@@ -288,7 +288,10 @@ def job_status(session: Session, job: Job,
     if gang is None:
         gang = workloads.current_gang(session, workload)
     states = {UnitState(u.state) for u in gang}
-    restarting = workload.attempt > 1
+    # From the job's row, not the workload's attempt: on SQLite each read sees the latest
+    # commit, so the two rows may be read on either side of a restart; the history shown
+    # beside the status comes from this same row.
+    restarting = bool(job.restarts)
     if states - {UnitState.running, UnitState.exited}:
         waits = workload.reason if UnitState.queued in states else None
         if restarting:

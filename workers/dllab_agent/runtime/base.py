@@ -44,9 +44,11 @@ To write a driver, implement every method of ``Runtime``:
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dllab.protocol import LABEL_GPUS, RuntimeKind, UnitReport, UnitSpec
 
@@ -65,6 +67,36 @@ class Holding:
 class Usage:
     cpu_seconds: float  # since the unit started, all its processes together
     memory_mib: float  # resident now
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_MIB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) / 2**20
+
+
+def process_tree_usage(pid: int) -> Usage | None:
+    """CPU time and resident memory of ``pid`` and its descendants (Linux /proc); None
+    where the process is gone or /proc does not say."""
+    cpu = memory = 0.0
+    pending, seen = [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            pages = int(Path(f"/proc/{current}/statm").read_text().split()[1])
+            children = [Path(f"/proc/{current}/task/{t}/children").read_text().split()
+                        for t in os.listdir(f"/proc/{current}/task")]
+        except (OSError, ValueError, IndexError):
+            if current == pid:
+                return None
+            continue  # a descendant that just ended
+        fields = stat[stat.rindex(")") + 2:].split()  # fields from 3 on (proc(5))
+        cpu += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+        memory += pages * _PAGE_MIB
+        pending.extend(int(child) for group in children for child in group)
+    return Usage(cpu_seconds=cpu, memory_mib=memory)
 
 
 def gpu_label(gpus: list[int]) -> dict[str, str]:

@@ -42,6 +42,7 @@ from dllab_agent.runtime.base import (
     Usage,
     gpu_label,
     labelled_gpus,
+    process_tree_usage,
 )
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -118,6 +119,7 @@ class DockerRuntime(Runtime):
         self._client = client or docker.from_env()
         self._saved_logs = state_dir / "logs"
         self._agent = _agent_id(state_dir)
+        self._pids: dict[str, int] = {}  # container id -> its init's pid, for usage()
 
     def start(self, spec: UnitSpec) -> UnitReport:
         existing = self._find(spec.unit_id)
@@ -206,20 +208,24 @@ class DockerRuntime(Runtime):
         # The low-level call: the SDK's list() inspects every container once more.
         found = self._client.api.containers(filters={
             "label": [LABEL_GPUS, f"{LABEL_AGENT}={self._agent}"], "status": "running"})
+        self._pids = {k: v for k, v in self._pids.items() if k in {c["Id"] for c in found}}
         return [Holding(unit_id=c["Labels"][LABEL_UNIT], runtime_id=c["Id"],
                         gpus=labelled_gpus(c["Labels"]), labels=c["Labels"])
                 for c in found if LABEL_UNIT in c["Labels"]]
 
     def usage(self, holding: Holding) -> Usage | None:
-        try:
-            stats = self._client.api.stats(holding.runtime_id, stream=False, one_shot=True)
-        except DockerException:
-            return None
-        cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
-        memory = stats.get("memory_stats", {}).get("usage")
-        if cpu is None:
-            return None  # not running any more
-        return Usage(cpu_seconds=cpu / 1e9, memory_mib=(memory or 0) / 2**20)
+        # Read from /proc, under the container's init: the engine's stats call waits a
+        # second for a second reading, and the sampler asks every second for every unit.
+        pid = self._pids.get(holding.runtime_id)
+        if pid is None:
+            try:
+                pid = self._client.api.inspect_container(holding.runtime_id)["State"]["Pid"]
+            except DockerException:
+                return None
+            if not pid:
+                return None
+            self._pids[holding.runtime_id] = pid
+        return process_tree_usage(pid)
 
     def _find(self, unit_id: str) -> Container | None:
         found = self._client.containers.list(

@@ -42,6 +42,7 @@ from dllab_agent.runtime.base import (
     Usage,
     gpu_label,
     labelled_gpus,
+    process_tree_usage,
 )
 
 POLL_SECONDS = 0.1
@@ -181,7 +182,7 @@ class ProcessRuntime(Runtime):
         return found
 
     def usage(self, holding: Holding) -> Usage | None:
-        return _tree_usage(int(holding.runtime_id))
+        return process_tree_usage(int(holding.runtime_id))
 
     def _unit_dir(self, unit_id: str) -> Path:
         if not _PLAIN_NAME.fullmatch(unit_id):
@@ -190,36 +191,6 @@ class ProcessRuntime(Runtime):
 
     def _ended(self, unit_id: str) -> bool:
         return self.inspect(unit_id).state in (ObservedState.exited, ObservedState.missing)
-
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PAGE_MIB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) / 2**20
-
-
-def _tree_usage(pid: int) -> Usage | None:
-    """CPU time and resident memory of ``pid`` and its descendants (Linux /proc); None
-    where the process is gone or /proc does not say."""
-    cpu = memory = 0.0
-    pending, seen = [pid], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            pages = int(Path(f"/proc/{current}/statm").read_text().split()[1])
-            children = [Path(f"/proc/{current}/task/{t}/children").read_text().split()
-                        for t in os.listdir(f"/proc/{current}/task")]
-        except (OSError, ValueError, IndexError):
-            if current == pid:
-                return None
-            continue  # a descendant that just ended
-        fields = stat[stat.rindex(")") + 2:].split()  # fields from 3 on (proc(5))
-        cpu += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
-        memory += pages * _PAGE_MIB
-        pending.extend(int(child) for group in children for child in group)
-    return Usage(cpu_seconds=cpu, memory_mib=memory)
 
 
 def _mount_links(spec: UnitSpec) -> dict[Path, str]:
