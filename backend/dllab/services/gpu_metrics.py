@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
@@ -162,8 +162,7 @@ def history(session: Session, settings: Settings, user: User, query: Query) -> G
     if query.gpu is not None:
         statement = statement.where(GpuReading.gpu == query.gpu)
     if workloads is not None:
-        statement = statement.where(or_(*(GpuReading.workload_id == w for w in workloads))
-                                    if workloads else GpuReading.id.is_(None))
+        statement = statement.where(GpuReading.workload_id.in_(workloads))
     buckets: dict[tuple[str, int], dict[int, list[GpuReading]]] = defaultdict(
         lambda: defaultdict(list))
     for row, host_name in session.execute(statement.order_by(GpuReading.at)):
