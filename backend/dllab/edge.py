@@ -42,6 +42,10 @@ def static_config(settings: Settings) -> dict[str, Any]:
             API_ENTRYPOINT: {"address": f"127.0.0.1:{settings.edge_api_port}"},
         },
         "api": {},
+        # Traefik keeps idle connections to a backend for 90 s by default, longer than
+        # aiohttp's 75 s keep-alive in dllab-serve replicas: a POST sent on a connection the
+        # replica is closing is not retried and comes back 502. Dropping them first avoids it.
+        "serversTransport": {"forwardingTimeouts": {"idleConnTimeout": "30s"}},
         "providers": {
             "providersThrottleDuration": "0s",  # a new environment is routed at once
             "file": {"directory": str((settings.edge_dir / "dynamic").resolve()),

@@ -81,7 +81,10 @@ def test_queued_work_starts_when_gpus_free(client, admin, agent, broker):
     assert [u["state"] for u in placed] == ["starting", "starting"]
     assert sorted(g["index"] for u in placed for g in u["gpus"]) == [0, 1, 2, 3]
     assert [u["position"] for u in placed] == [None, None]
-    assert started(broker) == [first["id"], second["id"], third["id"]]
+    # The broker's file names keep the order to the millisecond only, and one pass sends
+    # both within the same one.
+    assert started(broker)[0] == first["id"]
+    assert sorted(started(broker)[1:]) == sorted([second["id"], third["id"]])
 
 
 def test_priority_goes_first_and_only_admins_raise_it(client, admin, agent, make_user,

@@ -15,13 +15,24 @@ def new_context(browser: Browser, base_url: str) -> BrowserContext:
 
 @contextmanager
 def checked_page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A page in a fresh context on ``base_url``; JavaScript errors in it fail the test."""
+    """A page in a fresh context on ``base_url``; JavaScript errors in it fail the test.
+    When the test fails, the requests the page could not complete are added to its error:
+    a console that never rendered is otherwise silent about which file it missed."""
     context = new_context(browser, base_url)
     page = context.new_page()
     errors: list[str] = []
+    unanswered: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", lambda request: unanswered.append(
+        f"{request.method} {request.url}: {request.failure}"))
+    page.on("response", lambda response: response.status >= 500 and unanswered.append(
+        f"{response.request.method} {response.url}: {response.status}"))
     try:
         yield page
+    except Exception as exc:
+        if unanswered:
+            exc.add_note("requests the page could not complete: " + "; ".join(unanswered))
+        raise
     finally:
         context.close()
     assert not errors, f"JavaScript errors in the console: {errors}"
