@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,7 @@ from dllab.schemas.alerts import (
     RuleCreate,
     RuleUpdate,
 )
+from dllab.services import owned
 
 MADE_POLICY = "alert-rules-made"  # Policy row: {"names": [default rules made once]}
 MAX_ATTEMPTS = 6
@@ -181,7 +182,7 @@ def _commit_named(session: Session, name: str) -> None:
 def list_alerts(session: Session, user: User, state: AlertState | None, offset: int,
                 limit: int) -> tuple[list[AlertPublic], int]:
     """Newest first: every alert for an admin, those of a user's workloads for a user."""
-    query = _visible(user)
+    query = owned.visible(user, Alert)
     if state == AlertState.firing:
         query = query.where(Alert.resolved_at.is_(None))
     elif state == AlertState.resolved:
@@ -193,15 +194,7 @@ def list_alerts(session: Session, user: User, state: AlertState | None, offset: 
 
 
 def get_alert(session: Session, user: User, alert_id: int) -> AlertPublic:
-    alert = session.scalar(_visible(user).where(Alert.id == alert_id))
-    if alert is None:
-        raise NotFound(f"no alert {alert_id} of yours", reason="alert_not_found")
-    return to_public(session, [alert])[0]
-
-
-def _visible(user: User) -> Select[tuple[Alert]]:
-    query = select(Alert)
-    return query if user.is_admin else query.where(Alert.owner_id == user.id)
+    return to_public(session, [owned.get(session, user, Alert, alert_id, "alert")])[0]
 
 
 def to_public(session: Session, alerts: Iterable[Alert],

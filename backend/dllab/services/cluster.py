@@ -12,12 +12,12 @@ from dllab.db.models import Host, HostStatus, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.protocol import FINAL_UNIT_STATES, RuntimeKind, UnitState
 from dllab.schemas.cluster import ClusterGpu, ClusterHost, ClusterPublic, Holder, QueueEntry
+from dllab.services import owned
 
 
 def _queued_workloads(user: User) -> Select[tuple[Workload]]:
-    query = select(Workload).where(Workload.id.in_(
+    return owned.visible(user, Workload).where(Workload.id.in_(
         select(Unit.workload_id).where(Unit.state == UnitState.queued)))
-    return query if user.is_admin else query.where(Workload.owner_id == user.id)
 
 
 def queue(session: Session, user: User, offset: int, limit: int) -> tuple[list[QueueEntry], int]:

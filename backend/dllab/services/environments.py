@@ -17,7 +17,7 @@ import uuid
 from contextlib import suppress
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from dllab.schemas.environments import (
     SshAccess,
     VolumeSpec,
 )
-from dllab.services import scheduling, submissions, workloads
+from dllab.services import owned, scheduling, submissions, workloads
 from dllab.services.hub import Hub
 from dllab.services.units import stop_unit, unit_gpus
 from dllab.services.workloads import UnitTemplate
@@ -48,21 +48,13 @@ SSH_PORT = 2222
 SSH_USER = "dev"
 
 
-def visible(user: User) -> Select[tuple[Environment]]:
-    query = select(Environment)
-    return query if user.is_admin else query.where(Environment.owner_id == user.id)
-
-
 def get(session: Session, user: User, environment_id: str) -> Environment:
-    env = session.scalar(visible(user).where(Environment.id == environment_id))
-    if env is None:
-        raise NotFound(f"no environment {environment_id}", reason="environment_not_found")
-    return env
+    return owned.get(session, user, Environment, environment_id, "environment")
 
 
 def list_environments(session: Session, user: User, offset: int,
                       limit: int) -> tuple[list[Environment], int]:
-    query = visible(user)
+    query = owned.visible(user, Environment)
     rows = session.scalars(query.order_by(Environment.created_at.desc(), Environment.id)
                            .offset(offset).limit(limit)).all()
     return list(rows), session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -24,7 +24,7 @@ from dllab.errors import BadRequest, NotFound
 from dllab.monitoring.book import GpuBook
 from dllab.protocol import MetricsReport
 from dllab.schemas.metrics import GpuHistory, GpuPoint, GpuSeries
-from dllab.services import environments, jobs, serving
+from dllab.services import environments, jobs, owned, serving
 
 MAX_POINTS = 10_000  # per series in one answer
 TARGET_POINTS = 300  # what the default step aims at: a chart's width
@@ -111,10 +111,7 @@ class Query:
 def _workloads(session: Session, user: User, query: Query) -> list[str] | None:
     """The workloads whose GPUs are asked for (checked visible to ``user``); None: any."""
     if query.workload is not None:
-        workload = session.get(Workload, query.workload)
-        if workload is None or not (user.is_admin or workload.owner_id == user.id):
-            raise NotFound(f"no workload {query.workload}", reason="workload_not_found")
-        return [workload.id]
+        return [owned.get(session, user, Workload, query.workload, "workload").id]
     if query.environment is not None:
         env = environments.get(session, user, query.environment)
         return [env.workload_id] if env.workload_id else []

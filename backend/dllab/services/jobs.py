@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
@@ -43,7 +43,7 @@ from dllab.schemas.jobs import (
     ReplicaPublic,
     Restart,
 )
-from dllab.services import artifacts, code_uploads, scheduling, submissions, workloads
+from dllab.services import artifacts, code_uploads, owned, scheduling, submissions, workloads
 from dllab.services.logs import LogStore
 from dllab.services.units import unit_gpus
 from dllab.services.workloads import Stops, UnitTemplate
@@ -53,23 +53,15 @@ ROLE_ORDER = (Role.chief, Role.worker, Role.ps, Role.evaluator)  # units' order 
 LOG_LINES_JUDGED = 200  # a failed replica's last lines, matched against not_retryable
 
 
-def visible(user: User) -> Select[tuple[Job]]:
-    query = select(Job)
-    return query if user.is_admin else query.where(Job.owner_id == user.id)
-
-
 def get(session: Session, user: User, job_id: str) -> Job:
-    job = session.scalar(visible(user).where(Job.id == job_id))
-    if job is None:
-        raise NotFound(f"no job {job_id}", reason="job_not_found")
-    return job
+    return owned.get(session, user, Job, job_id, "job")
 
 
 def list_jobs(session: Session, user: User, offset: int, limit: int,
               status: JobStatus | None = None, owner: str | None = None) -> tuple[list[Job], int]:
     """Newest first. Ended jobs are filtered in the database; live ones (few) by the status
     read from their units."""
-    query = visible(user)
+    query = owned.visible(user, Job)
     if owner is not None:
         query = query.join(User, User.id == Job.owner_id).where(User.username == owner)
     if status is not None and status.value in JobOutcome.__members__:

@@ -10,7 +10,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,20 +25,12 @@ from dllab.schemas.serving import (
     VersionCreate,
     VersionPublic,
 )
-from dllab.services import artifacts, code_uploads, jobs, submissions
+from dllab.services import artifacts, code_uploads, jobs, owned, submissions
 from dllab.serving.saved_model import SavedModelError, read_signatures
 
 
-def visible(user: User) -> Select[tuple[Model]]:
-    query = select(Model)
-    return query if user.is_admin else query.where(Model.owner_id == user.id)
-
-
 def get(session: Session, user: User, model_id: str) -> Model:
-    model = session.scalar(visible(user).where(Model.id == model_id))
-    if model is None:
-        raise NotFound(f"no model {model_id}", reason="model_not_found")
-    return model
+    return owned.get(session, user, Model, model_id, "model")
 
 
 def by_name(session: Session, owner: User, name: str) -> Model:
@@ -51,7 +43,7 @@ def by_name(session: Session, owner: User, name: str) -> Model:
 
 def list_models(session: Session, user: User, offset: int, limit: int,
                 owner: str | None = None) -> tuple[list[Model], int]:
-    query = visible(user)
+    query = owned.visible(user, Model)
     if owner is not None:
         query = query.join(User, User.id == Model.owner_id).where(User.username == owner)
     rows = session.scalars(query.order_by(Model.name, Model.id).offset(offset).limit(limit))

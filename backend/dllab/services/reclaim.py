@@ -22,7 +22,7 @@ from dllab.dispatch import Dispatcher
 from dllab.errors import BadRequest
 from dllab.monitoring.book import BUSY_PCT, GpuBook
 from dllab.schemas.metrics import ReclaimPolicy, ReclaimPublic, Reclaims
-from dllab.services import environments
+from dllab.services import environments, owned
 from dllab.services.hub import Hub
 
 POLICY = "idle-gpus"
@@ -102,11 +102,9 @@ def _note_resumed(session: Session) -> None:
 
 def reclaims(session: Session, user: User, offset: int, limit: int) -> Reclaims:
     """Reclaims, newest first (a user's own; an admin's: all), and their GPU-hours."""
-    query = select(Reclaim, Environment.name, User.username).join(
+    query = owned.scope(select(Reclaim, Environment.name, User.username).join(
         Environment, Environment.id == Reclaim.environment_id).join(
-        User, User.id == Reclaim.owner_id)
-    if not user.is_admin:
-        query = query.where(Reclaim.owner_id == user.id)
+        User, User.id == Reclaim.owner_id), user, Reclaim)
     now = utcnow()
     every = session.execute(query.order_by(Reclaim.reclaimed_at.desc(), Reclaim.id)).all()
     rows = [ReclaimPublic(

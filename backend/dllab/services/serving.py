@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 import uuid
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from dllab.config import Settings
 from dllab.db.models import Host, Model, Service, ServiceReplica, Unit, User
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
-from dllab.errors import BadRequest, Conflict, NotFound
+from dllab.errors import BadRequest, Conflict
 from dllab.protocol import UnitState
 from dllab.schemas.serving import (
     CanaryCreate,
@@ -28,7 +28,7 @@ from dllab.schemas.serving import (
     Track,
     VersionChoice,
 )
-from dllab.services import models, rollout, service_tokens, submissions
+from dllab.services import models, owned, rollout, service_tokens, submissions
 from dllab.services.units import unit_gpus
 from dllab.serving.routes import prefix
 
@@ -36,21 +36,13 @@ DEFAULT_IMAGE = "dllab/runtime:tf-cpu"  # what make images builds: TensorFlow, d
 STABLE, CANARY = "stable", "canary"
 
 
-def visible(user: User) -> Select[tuple[Service]]:
-    query = select(Service)
-    return query if user.is_admin else query.where(Service.owner_id == user.id)
-
-
 def get(session: Session, user: User, service_id: str) -> Service:
-    service = session.scalar(visible(user).where(Service.id == service_id))
-    if service is None:
-        raise NotFound(f"no service {service_id}", reason="service_not_found")
-    return service
+    return owned.get(session, user, Service, service_id, "service")
 
 
 def list_services(session: Session, user: User, offset: int, limit: int,
                   owner: str | None = None) -> tuple[list[Service], int]:
-    query = visible(user)
+    query = owned.visible(user, Service)
     if owner is not None:
         query = query.join(User, User.id == Service.owner_id).where(User.username == owner)
     rows = session.scalars(query.order_by(Service.name).offset(offset).limit(limit))

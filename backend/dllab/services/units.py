@@ -1,44 +1,36 @@
 """Units: place one on a host, send it to the host's agent, stop it, show it.
 
-Every query goes through ``visible_units`` so that a user only ever sees their own units
-(another user's unit is "not found"); admins see all.
+Every read goes through ``owned`` so that a user only ever sees their own units (another
+user's unit is "not found"); admins see all.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
 from dllab.db.models import Host, Unit, User, Workload
 from dllab.db.models.base import utcnow
 from dllab.dispatch import Dispatcher
-from dllab.errors import Forbidden, NotFound, Unavailable
+from dllab.errors import Forbidden, Unavailable
 from dllab.protocol import (
     FINAL_UNIT_STATES,
     UnitSpec,
     UnitState,
 )
 from dllab.schemas.units import UnitCreate, UnitGpu, UnitPublic
-from dllab.services import scheduling, workloads
+from dllab.services import owned, scheduling, workloads
 from dllab.services.workloads import UnitTemplate
 
 
-def visible_units(user: User) -> Select[tuple[Unit]]:
-    query = select(Unit)
-    return query if user.is_admin else query.where(Unit.owner_id == user.id)
-
-
 def get_unit(session: Session, user: User, unit_id: str) -> Unit:
-    unit = session.scalar(visible_units(user).where(Unit.id == unit_id))
-    if unit is None:
-        raise NotFound(f"no unit {unit_id}", reason="unit_not_found")
-    return unit
+    return owned.get(session, user, Unit, unit_id, "unit")
 
 
 def list_units(session: Session, user: User, offset: int, limit: int,
                state: UnitState | None = None) -> tuple[list[Unit], int]:
-    query = visible_units(user)
+    query = owned.visible(user, Unit)
     if state is not None:
         query = query.where(Unit.state == state)
     rows = session.scalars(query.order_by(Unit.created_at.desc(), Unit.id)
