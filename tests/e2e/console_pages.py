@@ -16,13 +16,16 @@ def new_context(browser: Browser, base_url: str) -> BrowserContext:
 @contextmanager
 def checked_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A page in a fresh context on ``base_url``; JavaScript errors in it fail the test.
-    When the test fails, the requests the page could not complete are added to its error:
-    a console that never rendered is otherwise silent about which file it missed."""
+    When the test fails, those errors and what the page could not load (failed requests,
+    5xx answers, the browser console's errors) are added to its error: a console that never
+    rendered is otherwise silent about why."""
     context = new_context(browser, base_url)
     page = context.new_page()
     errors: list[str] = []
     unanswered: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and unanswered.append(
+        f"console: {message.text}"))
     page.on("requestfailed", lambda request: unanswered.append(
         f"{request.method} {request.url}: {request.failure}"))
     page.on("response", lambda response: response.status >= 500 and unanswered.append(
@@ -30,8 +33,10 @@ def checked_page(browser: Browser, base_url: str) -> Iterator[Page]:
     try:
         yield page
     except Exception as exc:
+        if errors:
+            exc.add_note(f"JavaScript errors in the console: {errors}")
         if unanswered:
-            exc.add_note("requests the page could not complete: " + "; ".join(unanswered))
+            exc.add_note("what the page could not load: " + "; ".join(unanswered))
         raise
     finally:
         context.close()

@@ -31,6 +31,13 @@ def test_wrong_password_shows_the_message(page: Page, shot: Shot) -> None:
     shot(page, "login-error")
 
 
+def test_a_console_file_that_does_not_arrive_is_said(page: Page) -> None:
+    page.route("**/pages/login.js", lambda route: route.abort())
+    page.goto("/")
+    expect(page.get_by_role("status")).to_have_text(
+        "The console could not load all of its files. Reload the page to try again.")
+
+
 def test_login_shows_the_user(page: Page, login: Login, shot: Shot) -> None:
     page.goto("/")
     shot(page, "login")
