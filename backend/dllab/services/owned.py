@@ -28,7 +28,7 @@ def visible(user: User, model: type[Row]) -> Select[tuple[Row]]:
 def get(session: Session, user: User, model: type[Row], row_id: Any, noun: str) -> Row:
     """The row, or 404 whether it is missing or someone else's: no one learns what others
     have by guessing ids."""
-    row = session.scalar(visible(user, model).where(model.id == row_id))  # type: ignore[attr-defined]
+    row = session.scalar(visible(user, model).where(model.id == row_id))
     if row is None:
         raise NotFound(f"no {noun} {row_id}", reason=f"{noun}_not_found")
     return row
