@@ -1,6 +1,7 @@
 """What a user may see of an owned resource: their own rows, or every row for an admin.
-Every owned resource (jobs, environments, units, models, services, alerts, reclaims, queued
-workloads) is read through here, so that no query can forget the owner filter."""
+Jobs, environments, units, models, services, alerts, reclaims and queued workloads are read
+through here, so that no query can forget the owner filter. (Secrets and tokens are not:
+not even an admin sees another user's.)"""
 
 from __future__ import annotations
 
