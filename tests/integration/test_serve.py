@@ -115,11 +115,12 @@ class Served:
     digits: str
     http: httpx.Client
 
-    def post(self, url: str, body: Any) -> httpx.Response:
-        return self.http.post(url, content=body if isinstance(body, bytes) else json.dumps(body))
+    def post(self, url: str, body: Any, http: httpx.Client | None = None) -> httpx.Response:
+        return (http or self.http).post(
+            url, content=body if isinstance(body, bytes) else json.dumps(body))
 
-    def predict(self, url: str, body: Any) -> Any:
-        answer = self.post(f"{url}:predict", body)
+    def predict(self, url: str, body: Any, http: httpx.Client | None = None) -> Any:
+        answer = self.post(f"{url}:predict", body, http)
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -167,13 +168,17 @@ def wait_serving(container: Any, http: httpx.Client, bases: list[str]) -> None:
             time.sleep(0.2)
 
 
-def concurrently(call: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """``call`` on every item, all started at the same moment from their own threads."""
+def concurrently(call: Callable[[httpx.Client, Any], Any], items: list[Any]) -> list[Any]:
+    """``call(http, item)`` on every item, all started at the same moment from their own
+    threads, each with its own client. One client shared by 64 threads can close a pooled
+    connection that another thread has just been given (httpcore 1.0.9, encode/httpcore#1110):
+    that request fails with EBADF or, once its answer is awaited, hangs for the 30 s timeout."""
     start = threading.Barrier(len(items))
 
     def run(item: Any) -> Any:
-        start.wait()
-        return call(item)
+        with httpx.Client(timeout=30) as http:
+            start.wait()
+            return call(http, item)
 
     with ThreadPoolExecutor(len(items)) as pool:
         return list(pool.map(run, items))
@@ -353,7 +358,8 @@ def test_bodies_over_the_limit_are_refused(served: Served) -> None:
 def test_bad_requests_do_not_disturb_good_ones(served: Served) -> None:
     bodies = [{"instances": [float(i)]} if i % 2 else {"instances": [[float(i)]]}
               for i in range(32)]
-    answers = concurrently(lambda body: served.post(f"{served.demo}:predict", body), bodies)
+    answers = concurrently(
+        lambda http, body: served.post(f"{served.demo}:predict", body, http), bodies)
     for i, answer in enumerate(answers):
         if i % 2:
             assert answer.json() == {"predictions": [i / 2 + 3]}
@@ -365,8 +371,8 @@ def test_bad_requests_do_not_disturb_good_ones(served: Served) -> None:
 def test_a_request_failing_in_tensorflow_fails_alone_in_its_batch(served: Served) -> None:
     # Valid JSON, right shape and dtype: these join a batch, where x < 0 fails in the model.
     xs = [float(i) if i % 4 else -1.0 for i in range(32)]
-    answers = concurrently(lambda x: served.post(f"{served.demo}:predict", {
-        "signature_name": "checked", "instances": [x]}), xs)
+    answers = concurrently(lambda http, x: served.post(f"{served.demo}:predict", {
+        "signature_name": "checked", "instances": [x]}, http), xs)
     for x, answer in zip(xs, answers, strict=True):
         if x < 0:
             assert answer.status_code == 400 and "error" in answer.json()
@@ -380,9 +386,8 @@ def test_concurrent_requests_are_batched_and_answered_each_correctly(served: Ser
     before = served.metrics(served.digits)
     test = json.loads(served.container.exec_run(["cat", "/tmp/models/digits-test.json"]).output)
     alone = served.predict(served.digits, {"instances": test["pixels"]})["predictions"]
-    answers = concurrently(
-        lambda pixels: served.predict(served.digits, {"instances": [pixels]})["predictions"][0],
-        test["pixels"])
+    answers = concurrently(lambda http, pixels: served.predict(
+        served.digits, {"instances": [pixels]}, http)["predictions"][0], test["pixels"])
     for answer, expected in zip(answers, alone, strict=True):
         assert answer["digit"] == expected["digit"]
         assert answer["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-5)
@@ -396,7 +401,7 @@ def test_concurrent_requests_are_batched_and_answered_each_correctly(served: Ser
     assert change("dllab_serve_batch_size_sum") == 2 * len(test["pixels"])
     assert change("dllab_serve_batch_size_count") - 1 < len(test["pixels"])
     assert change('dllab_serve_batch_size_bucket{le="1"}') < len(test["pixels"])
-    exact = concurrently(lambda x: served.predict(served.demo, {"instances": [x]}),
+    exact = concurrently(lambda http, x: served.predict(served.demo, {"instances": [x]}, http),
                          [float(i) for i in range(64)])
     assert exact == [{"predictions": [i / 2 + 3]} for i in range(64)]
 
