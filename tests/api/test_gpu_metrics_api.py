@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from dllab.db.models import GpuReading
+from dllab.db.models import GpuReading, Host
 from dllab.services import gpu_metrics
 
 
@@ -113,6 +113,50 @@ def test_bad_ranges_are_refused_with_what_is_wrong(api, admin):
     assert code == 404 and "no host nowhere" in text
 
 
+def keep(db, host: str, *readings: tuple[int, datetime, int, float | None]) -> None:
+    """Rows as agents' samples (step 1) and compaction (step 60) leave them:
+    (gpu, at, step, utilization)."""
+    with db() as session:
+        host_id = session.scalar(select(Host.id).where(Host.name == host))
+        session.add_all(GpuReading(
+            host_id=host_id, gpu=index, at=at, step=step, utilization_pct=util,
+            memory_used_mib=None if util is None else 100 * util, memory_total_mib=16384,
+            temperature_c=40.0) for index, at, step, util in readings)
+        session.commit()
+
+
+def test_history_averages_each_step_weighting_minute_averages_by_their_seconds(
+        client, agent, admin, db):
+    agent("gpu-1", gpus=2)
+    base = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=0, microsecond=0)
+    keep(db, "gpu-1",
+         (0, base, 1, 10.0), (0, base + timedelta(seconds=1), 1, 30.0),
+         (0, base + timedelta(seconds=2, microseconds=999_999), 1, 50.0),
+         (0, base + timedelta(seconds=3), 1, None), (0, base + timedelta(seconds=4), 1, 40.0),
+         (0, base + timedelta(seconds=6), 1, None),
+         (1, base, 60, 20.0), (1, base + timedelta(seconds=30), 1, 81.0),
+         (0, base + timedelta(seconds=60), 1, 99.0))  # at `to`: outside
+
+    def points(**params: Any) -> list[dict[str, Any]]:
+        answer = client.get("/api/v1/metrics/gpus", headers=admin, params={
+            "from": base.isoformat(), "to": (base + timedelta(seconds=60)).isoformat(),
+            **params})
+        assert answer.status_code == 200, answer.text
+        [series] = answer.json()["series"]
+        return series["points"]
+
+    def at(seconds: int) -> str:
+        return (base + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+    fine = points(gpu=0, step=3)
+    assert [(p["at"], p["utilization_pct"], p["memory_used_mib"]) for p in fine] == [
+        (at(0), 30.0, 3000.0), (at(3), 40.0, 4000.0), (at(6), None, None)]
+    assert {(p["memory_total_mib"], p["temperature_c"]) for p in fine} == {(16384, 40.0)}
+    # A minute average is 60 readings: (20 × 60 + 81 × 1) / 61.
+    [minute] = points(gpu=1, step=60)
+    assert (minute["at"], minute["utilization_pct"]) == (at(0), 21.0)
+
+
 def test_compaction_averages_old_readings_into_minutes(client, api, agent, settings, db):
     host = agent("gpu-1", gpus=1)
     post_sample(api, host, [gpu(0, 20)])
@@ -122,6 +166,18 @@ def test_compaction_averages_old_readings_into_minutes(client, api, agent, setti
         assert gpu_metrics.compact(session, settings, now=later) == 2
         rows = session.scalars(select(GpuReading)).all()
         assert [(r.step, r.utilization_pct) for r in rows] == [(60, 40.0)]
+        session.execute(delete(GpuReading))
+        session.commit()
+    minute = later.replace(second=0, microsecond=0) - timedelta(
+        hours=settings.gpu_history_fine_hours, minutes=5)
+    keep(db, "gpu-1", (0, minute + timedelta(microseconds=500_000), 1, 10.0),
+         (0, minute + timedelta(seconds=59, microseconds=999_999), 1, 30.0),
+         (0, minute + timedelta(seconds=60), 1, None))
+    with db() as session:
+        assert gpu_metrics.compact(session, settings, now=later) == 3
+        rows = session.scalars(select(GpuReading).order_by(GpuReading.at)).all()
+        assert [(r.at, r.step, r.utilization_pct) for r in rows] == [
+            (minute, 60, 20.0), (minute + timedelta(minutes=1), 60, None)]
         far = later + timedelta(days=settings.gpu_history_days + 1)
         gpu_metrics.compact(session, settings, now=far)
         assert session.scalars(select(GpuReading)).all() == []

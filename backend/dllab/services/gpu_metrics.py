@@ -4,17 +4,19 @@ Agents post a sample per second. Each goes into the book (the latest readings, i
 and into ``gpu_readings`` at 1 s resolution; ``compact`` later replaces readings older than
 ``gpu_history_fine_hours`` with 1 min averages (one per GPU and holder) and drops averages
 older than ``gpu_history_days``. ``history`` averages whatever rows a range holds into
-steps of the size asked for.
+steps of the size asked for. Both average in the database (GROUP BY): a cluster's hour is
+millions of rows, too many to bring into Python.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import BigInteger, ColumnElement, case, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from dllab.config import Settings
@@ -64,33 +66,38 @@ def compact(session: Session, settings: Settings, now: datetime | None = None) -
     now = now or utcnow()
     cutoff = now - timedelta(hours=settings.gpu_history_fine_hours)
     cutoff = cutoff.replace(second=0, microsecond=0)
-    fine = session.scalars(select(GpuReading).where(
-        GpuReading.step == 1, GpuReading.at < cutoff)).all()
-    groups: dict[tuple[int, int, datetime, str | None], list[GpuReading]] = defaultdict(list)
-    for row in fine:
-        minute = row.at.replace(second=0, microsecond=0)
-        groups[(row.host_id, row.gpu, minute, row.workload_id)].append(row)
-    averaged = []
-    for (host_id, gpu, minute, workload_id), rows in groups.items():
-        last = max(rows, key=lambda r: r.at)
-        averaged.append({
-            "host_id": host_id, "gpu": gpu, "at": minute, "step": COARSE_STEP,
-            **{name: _mean([getattr(r, name) for r in rows]) for name in _FIELDS},
-            "memory_total_mib": last.memory_total_mib, "unit_id": last.unit_id,
-            "workload_id": workload_id, "owner_id": last.owner_id,
-        })
-    if averaged:
-        session.execute(insert(GpuReading), averaged)
-    session.execute(delete(GpuReading).where(GpuReading.step == 1, GpuReading.at < cutoff))
+    old = (GpuReading.step == 1, GpuReading.at < cutoff)
+    minute = _minute(session, GpuReading.at)
+    # A workload's unit can change within a minute (a restart): the greatest id stands.
+    session.execute(insert(GpuReading).from_select(
+        ["host_id", "gpu", "at", "step", *_FIELDS, "memory_total_mib", "unit_id",
+         "workload_id", "owner_id"],
+        select(GpuReading.host_id, GpuReading.gpu, minute, COARSE_STEP,
+               *(func.avg(getattr(GpuReading, name)) for name in _FIELDS),
+               func.max(GpuReading.memory_total_mib), func.max(GpuReading.unit_id),
+               GpuReading.workload_id, func.max(GpuReading.owner_id))
+        .where(*old).group_by(GpuReading.host_id, GpuReading.gpu, minute,
+                              GpuReading.workload_id)))
+    gone = session.execute(delete(GpuReading).where(*old)).rowcount
     session.execute(delete(GpuReading).where(
         GpuReading.at < now - timedelta(days=settings.gpu_history_days)))
     session.commit()
-    return len(fine)
+    return gone
 
 
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+def _minute(session: Session, at: Any) -> ColumnElement[Any]:
+    """``at`` cut to its minute, in the form this database keeps ``at`` in."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("minute", at)
+    # SQLite keeps '2026-11-27 10:31:59.999999'; its date functions would round that up.
+    return func.substr(at, 1, 16).concat(":00.000000")
+
+
+def _seconds(session: Session, at: Any) -> ColumnElement[int]:
+    """``at`` in whole seconds since 1970."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", at)), BigInteger)
+    return cast(func.strftime("%s", func.substr(at, 1, 19)), BigInteger)  # see _minute
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ def _range(settings: Settings, query: Query, now: datetime) -> tuple[datetime, d
     start = query.start or end - timedelta(minutes=15)
     if start.tzinfo is None or end.tzinfo is None:
         raise BadRequest("from and to need a time zone (e.g. 2026-11-27T10:00:00Z)")
+    start = start.replace(microsecond=0)  # steps are whole seconds from it
     if start >= end:
         raise BadRequest("from must be before to")
     span = (end - start).total_seconds()
@@ -149,7 +157,12 @@ def history(session: Session, settings: Settings, user: User, query: Query) -> G
     host's GPUs (as the cluster page shows them); a workload's only its owner or an admin."""
     start, end, step = _range(settings, query, utcnow())
     workloads = _workloads(session, user, query)
-    statement = select(GpuReading, Host.name).join(Host, Host.id == GpuReading.host_id).where(
+    slot = ((_seconds(session, GpuReading.at) - int(start.timestamp())) // step).label("slot")
+    statement = select(
+        Host.name.label("host"), GpuReading.gpu, slot,
+        func.max(GpuReading.memory_total_mib).label("memory_total_mib"),
+        *(_weighted(getattr(GpuReading, name)).label(name) for name in _FIELDS),
+    ).join(Host, Host.id == GpuReading.host_id).where(
         GpuReading.at >= start, GpuReading.at < end)
     if query.host is not None:
         host_id = session.scalar(select(Host.id).where(Host.name == query.host))
@@ -160,26 +173,22 @@ def history(session: Session, settings: Settings, user: User, query: Query) -> G
         statement = statement.where(GpuReading.gpu == query.gpu)
     if workloads is not None:
         statement = statement.where(GpuReading.workload_id.in_(workloads))
-    buckets: dict[tuple[str, int], dict[int, list[GpuReading]]] = defaultdict(
-        lambda: defaultdict(list))
-    for row, host_name in session.execute(statement.order_by(GpuReading.at)):
-        slot = int((row.at - start).total_seconds() // step)
-        buckets[(host_name, row.gpu)][slot].append(row)
+    points = session.execute(statement.group_by(Host.name, GpuReading.gpu, slot)
+                             .order_by(Host.name, GpuReading.gpu, slot))
     series = [
-        GpuSeries(host=host_name, gpu=gpu, points=[
-            _point(start + timedelta(seconds=slot * step), rows)
-            for slot, rows in sorted(slots.items())])
-        for (host_name, gpu), slots in sorted(buckets.items())
+        GpuSeries(host=host, gpu=gpu, points=[
+            GpuPoint(at=(start + timedelta(seconds=row.slot * step)).astimezone(UTC),
+                     memory_total_mib=row.memory_total_mib,
+                     **{name: None if (value := getattr(row, name)) is None
+                        else round(value, 2) for name in _FIELDS})
+            for row in rows])
+        for (host, gpu), rows in groupby(points, key=lambda row: (row.host, row.gpu))
     ]
     return GpuHistory(from_=start, to=end, step=step, series=series)
 
 
-def _point(at: datetime, rows: list[GpuReading]) -> GpuPoint:
-    """Rows' average, each weighted by the seconds it covers."""
-    def average(name: str) -> float | None:
-        weighted = [(getattr(r, name), r.step) for r in rows if getattr(r, name) is not None]
-        total = sum(w for _, w in weighted)
-        return round(sum(v * w for v, w in weighted) / total, 2) if total else None
-
-    return GpuPoint(at=at.astimezone(UTC), memory_total_mib=rows[-1].memory_total_mib,
-                    **{name: average(name) for name in _FIELDS})
+def _weighted(column: Any) -> ColumnElement[float]:
+    """The average of ``column`` over a step's rows, each weighted by the seconds it covers
+    (a minute average counts 60 times a 1 s reading); None where no row has a value."""
+    return (func.sum(column * GpuReading.step)
+            / func.sum(case((column.is_not(None), GpuReading.step))))
