@@ -27,7 +27,8 @@ def gpu_history(
     gpu: Annotated[int | None, Query(ge=0, le=1023, description="physical index")] = None,
     workload: _Id = None, environment: _Id = None, job: _Id = None, service: _Id = None,
     from_: Annotated[datetime | None, Query(alias="from", description=(
-        "ISO 8601 with a zone; default: 15 minutes before `to`"))] = None,
+        "ISO 8601 with a zone, where the first point starts (its fraction of a second "
+        "is dropped); default: 15 minutes before `to`"))] = None,
     to: Annotated[datetime | None, Query(description="ISO 8601 with a zone; default now")] = None,
     step: Annotated[int | None, Query(ge=1, le=86400, description=(
         "seconds per point; default: the range in about 300 points"))] = None,
