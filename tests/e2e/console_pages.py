@@ -24,25 +24,25 @@ def checked_page(browser: Browser, base_url: str) -> Iterator[Page]:
     context = new_context(browser, base_url)
     page = context.new_page()
     errors: list[str] = []
-    unanswered: list[str] = []
+    unloaded: list[str] = []
     pending: dict[Request, str] = {}
     page.on("request", lambda request: pending.__setitem__(
         request, f"{request.method} {request.url}"))
     page.on("requestfinished", lambda request: pending.pop(request, None))
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and unanswered.append(
+    page.on("console", lambda message: message.type == "error" and unloaded.append(
         f"console: {message.text}"))
-    page.on("requestfailed", lambda request: unanswered.append(
+    page.on("requestfailed", lambda request: unloaded.append(
         f"{pending.pop(request, request.url)}: {request.failure}"))
-    page.on("response", lambda response: response.status >= 400 and unanswered.append(
+    page.on("response", lambda response: response.status >= 400 and unloaded.append(
         f"{response.request.method} {response.url}: {response.status}"))
     try:
         yield page
     except Exception as exc:
         if errors:
             exc.add_note(f"JavaScript errors in the console: {errors}")
-        if unanswered:
-            exc.add_note("what the page could not load: " + "; ".join(unanswered))
+        if unloaded:
+            exc.add_note("what the page could not load: " + "; ".join(unloaded))
         if pending:
             exc.add_note("requests still unanswered: " + "; ".join(pending.values()))
         with suppress(PlaywrightError):  # a page that crashed has nothing more to say
