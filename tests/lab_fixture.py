@@ -126,11 +126,25 @@ def running_lab(docker_client: Any, folder: Path, **settings: str) -> Iterator[L
         except subprocess.TimeoutExpired:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
-        agent_id = home / "agent" / "agent-id"
-        if agent_id.exists():
-            for container in docker_client.containers.list(all=True, filters={
-                    "label": f"dllab.agent={agent_id.read_text().strip()}"}):
-                container.remove(force=True)
+        remove_agent_containers(docker_client, home / "agent" / "agent-id")
+
+
+def containers_labelled(docker_client: Any, label: str) -> list[Any]:
+    """Every container with the label, running or not.
+
+    The SDK inspects each container it lists; one an agent removes in between is left
+    out rather than failing the listing with NotFound.
+    """
+    return docker_client.containers.list(all=True, ignore_removed=True,
+                                         filters={"label": label})
+
+
+def remove_agent_containers(docker_client: Any, agent_id: Path) -> None:
+    """Remove what a stopped agent left behind; its id file says which containers are its."""
+    if agent_id.exists():
+        for container in containers_labelled(
+                docker_client, f"dllab.agent={agent_id.read_text().strip()}"):
+            container.remove(force=True)
 
 
 @pytest.fixture(scope="module")

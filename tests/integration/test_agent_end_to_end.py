@@ -22,6 +22,7 @@ from dllab_agent.gpu import discover
 from dllab_agent.main import Agent
 from dllab_agent.runtime import make_runtime
 from dllab_agent.tasks import start_unit
+from lab_fixture import containers_labelled
 
 pytestmark = pytest.mark.redis
 
@@ -166,17 +167,12 @@ def test_docker_unit_starts_logs_stops_and_is_removed(
     unit, logs = run_unit_through(admin, "gpu-d", gpus=1)
     # Simulated GPUs: no device request reached the engine, the env still names the GPU.
     assert "visible=/0" in logs
-    containers = docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_UNIT}={unit['id']}"}
-    )
+    containers = containers_labelled(docker_client, f"{LABEL_UNIT}={unit['id']}")
     assert [c.status for c in containers] == ["running"]
 
     admin.post(f"/units/{unit['id']}/stop")
     wait_for(admin, unit["id"], "stopped")
-    assert (
-        docker_client.containers.list(all=True, filters={"label": f"{LABEL_UNIT}={unit['id']}"})
-        == []
-    )
+    assert containers_labelled(docker_client, f"{LABEL_UNIT}={unit['id']}") == []
 
 
 def test_unit_that_exits_is_recorded_and_cleaned_up(start_agent, admin):

@@ -22,7 +22,13 @@ import httpx
 import pytest
 from job_client import JobClient
 
-from lab_fixture import Lab, eventually, running_lab
+from lab_fixture import (
+    Lab,
+    containers_labelled,
+    eventually,
+    remove_agent_containers,
+    running_lab,
+)
 
 MWMS = {"name": "digits-mwms", "image": "dllab/runtime:tf-cpu",
         "command": ["python", "digits_mwms.py"], "strategy": "multi_worker_mirrored",
@@ -67,17 +73,13 @@ def jobs_lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> It
             if second.poll() is None:
                 os.killpg(second.pid, signal.SIGINT)
                 second.wait(30)
-            agent_id = state / "agent-id"
-            if agent_id.exists():
-                for container in docker_client.containers.list(all=True, filters={
-                        "label": f"dllab.agent={agent_id.read_text().strip()}"}):
-                    container.remove(force=True)
+            remove_agent_containers(docker_client, state / "agent-id")
 
 
 def no_containers(docker_client: Any, job: dict[str, Any]) -> bool:
     units = {r["unit"] for r in job["replicas"]}
-    return not [c for c in docker_client.containers.list(all=True, filters={
-        "label": "dllab.kind=job"}) if c.labels.get("dllab.unit") in units]
+    return not [c for c in containers_labelled(docker_client, "dllab.kind=job")
+                if c.labels.get("dllab.unit") in units]
 
 
 def allocated_gpus(lab: Lab) -> int:

@@ -14,6 +14,7 @@ from dllab.protocol import LABEL_UNIT, LABEL_WORKLOAD, ObservedState, UnitSpec
 from dllab_agent.runtime import docker_available
 from dllab_agent.runtime.base import RuntimeStartError
 from dllab_agent.runtime.docker import DockerRuntime
+from lab_fixture import containers_labelled
 
 pytestmark = pytest.mark.docker
 
@@ -40,7 +41,7 @@ def texts(lines) -> list[str]:
 
 
 def containers_of(client, unit_id: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{LABEL_UNIT}={unit_id}"})
+    return containers_labelled(client, f"{LABEL_UNIT}={unit_id}")
 
 
 SERVE = """
