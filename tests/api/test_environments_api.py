@@ -5,13 +5,12 @@ tests/integration/test_environments.py."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from sqlalchemy import select
 
 from dllab.db.models import Desired, Environment, User
 from dllab.security import shared_secret
+from ports import free_ports
 
 ENVS = "/api/v1/environments"
 IMAGE = {"name": "dllab/runtime", "tag": "tf-cpu", "framework": "tensorflow",
@@ -64,9 +63,7 @@ def test_a_lab_of_process_hosts_refuses_environments(client, make_user, agent_ho
 
 def test_a_hub_that_is_down_leaves_nothing_behind(client, make_user, agent_host, catalogue,
                                                   settings):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        settings.hub_port = probe.getsockname()[1]
+    [settings.hub_port] = free_ports(1)  # nothing listens on it
     alice = make_user("alice")
     agent_host("gpu-1", gpus=4, runtime="docker")
     answer = client.post(ENVS, headers=alice, json={"name": "lab",
@@ -91,9 +88,7 @@ def test_only_the_hub_may_call_the_hub_endpoints(client, make_user, admin, setti
 
 
 def test_a_start_the_hub_cannot_take_leaves_it_stopped(client, make_user, settings):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        settings.hub_port = probe.getsockname()[1]
+    [settings.hub_port] = free_ports(1)  # nothing listens on it
     alice = make_user("alice")
     with client.app.state.context.sessions() as session:
         owner = session.scalar(select(User).where(User.username == "alice"))

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dllab.dcgm import NAMES
-from lab_fixture import RUNTIME_IMAGE, Lab, eventually, free_port, running_lab
+from lab_fixture import RUNTIME_IMAGE, Lab, eventually, running_lab
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -25,16 +25,9 @@ BURN = ["python", "-c", "import time\nprint('burning', flush=True)\nend = time.t
 
 
 @pytest.fixture(scope="module")
-def agent_metrics_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory,
-        agent_metrics_port: int) -> Iterator[Lab]:
+def lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     folder = tmp_path_factory.mktemp("monitoring-lab")
-    with running_lab(docker_client, folder, HEARTBEAT_SECONDS="1", SCHEDULER_SECONDS="1",
-                     AGENT_METRICS_PORT=str(agent_metrics_port)) as lab:
+    with running_lab(docker_client, folder, HEARTBEAT_SECONDS="1", SCHEDULER_SECONDS="1") as lab:
         yield lab
 
 
@@ -86,7 +79,7 @@ def busy_sample(families: dict[str, list[Any]], unit: str) -> Any:
 
 
 def test_a_busy_job_shows_in_metrics_and_history_and_fires_then_resolves_an_alert(
-        lab: Lab, webhooks: Webhooks, agent_metrics_port: int):
+        lab: Lab, webhooks: Webhooks):
     rule = lab.admin.post("/alerts/rules", json={
         "name": "busy-gpu", "metric": "gpu_util", "op": ">", "threshold": 50,
         "duration_seconds": 2, "severity": "info", "allocated_only": True,
@@ -118,8 +111,8 @@ def test_a_busy_job_shows_in_metrics_and_history_and_fires_then_resolves_an_aler
     assert sample.labels["dllab_kind"] == "job"
     assert sample.labels["dllab_visible_gpu"] == "0"
     assert sample.labels["Hostname"] and sample.labels["UUID"].startswith("GPU-")
-    agent = scrape(f"http://127.0.0.1:{agent_metrics_port}/metrics")
-    assert busy_sample(agent, unit) is not None
+    eventually(lambda: busy_sample(scrape(lab.agent_metrics), unit),
+               "the job's GPU busy in the agent's /metrics", timeout=5)
 
     # History: the job's GPU, by job id, busy within 5 s of the job burning.
     def busy_in_history() -> bool:

@@ -9,7 +9,6 @@ with nothing double-booked or lost.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from dllab.protocol import FINAL_UNIT_STATES, ObservedState, RuntimeKind
 from dllab_agent.runtime import make_runtime
 from dllab_agent.runtime.base import Runtime
 from lab_fixture import eventually
+from ports import free_ports
 
 pytestmark = pytest.mark.redis
 
@@ -43,9 +43,7 @@ class ControlPlane:
     stopped and started again on the same port as a restart."""
 
     def __init__(self, settings: Settings) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            settings.port = probe.getsockname()[1]
+        [settings.port] = free_ports(1)
         self.settings, self.url = settings, f"http://127.0.0.1:{settings.port}"
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,15 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from ports import free_ports
 
 
 def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path: Path):
-    port, edge = free_port(), free_port()
+    port, edge, edge_api, hub, agent_metrics = free_ports(5)
     home = tmp_path / "dllab-home"
     env = {**os.environ, "DLLAB_HOME": str(home), "DLLAB_PORT": str(port),
-           "DLLAB_EDGE_PORT": str(edge), "DLLAB_EDGE_API_PORT": str(free_port()),
-           "DLLAB_HUB_PORT": str(free_port()), "DLLAB_AGENT_METRICS_PORT": str(free_port())}
+           "DLLAB_EDGE_PORT": str(edge), "DLLAB_EDGE_API_PORT": str(edge_api),
+           "DLLAB_HUB_PORT": str(hub), "DLLAB_AGENT_METRICS_PORT": str(agent_metrics)}
     env.pop("DLLAB_ADMIN_PASSWORD", None)
     up = subprocess.Popen([sys.executable, "-m", "dllab.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -69,14 +64,14 @@ def test_up_serves_the_console_with_an_online_agent_and_stops_on_ctrl_c(tmp_path
         assert all(g["simulated"] for g in host["gpus"]) == bool(gpus.group(2))
         # Its GPUs, as Prometheus scrapes them from the agent (sampled every second).
         agent_metrics = re.search(r"the agent's: (\S+/metrics)", banner).group(1)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while "DCGM_FI_DEV_GPU_UTIL{" not in (scraped := httpx.get(agent_metrics).text):
             assert time.monotonic() < deadline, scraped
             time.sleep(0.2)
         assert f"GPU metrics: http://127.0.0.1:{port}/metrics" in banner
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
-        up.wait(30)
+        up.wait(90)  # it gives each of its processes up to 15 s to stop
         up.stdout.close()
     leftovers = subprocess.run(["pgrep", "-f", str(home)],
                                capture_output=True, text=True).stdout
