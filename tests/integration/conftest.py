@@ -28,7 +28,7 @@ TEST_PREFIX = "dllab-test-"
 
 @pytest.fixture
 def wait_until() -> Callable[..., None]:
-    def wait(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    def wait(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -68,7 +68,10 @@ def _remove_test_containers(client: docker.DockerClient) -> None:
 def _describe(client: docker.DockerClient) -> str:
     parts = []
     for container in _test_containers(client):
-        log = container.logs(timestamps=True).decode("utf-8", "replace")
         state = json.dumps(container.attrs["State"], indent=2)
+        try:
+            log = container.logs(timestamps=True).decode("utf-8", "replace")
+        except docker.errors.NotFound:
+            log = "(removed while being described)"
         parts.append(f"--- {container.name} ({container.short_id})\n{state}\n{log}")
     return "\n".join(parts) or "(none)"

@@ -1,6 +1,6 @@
 """Idle culling: an environment nobody uses is stopped, its workspace kept and the reason
 shown, while an open SSH session or a kernel at work (a long cell that prints nothing)
-keeps it running. On its own platform (``dllab up``) with an idle limit of 6 s."""
+keeps it running. On its own platform (``dllab up``) with an idle limit of 10 s."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from lab_fixture import Lab, eventually, run_code, running_lab, ssh, ssh_command
 
 pytestmark = pytest.mark.docker
 
-IDLE_SECONDS = 6
+# Short, yet long enough for an SSH session to connect and be reported on a busy machine.
+IDLE_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def test_use_keeps_an_environment_and_idleness_stops_it(idle_lab: Lab, ssh_key: 
     env = lab.wait_state(erin, env_id, "running")
 
     # An SSH session that outlasts the idle limit twice over keeps it running.
-    session = subprocess.Popen(ssh_command(ssh_key, env["ssh"], "touch ~/work/mark; sleep 14"))
+    session = subprocess.Popen(ssh_command(
+        ssh_key, env["ssh"], f"touch ~/work/mark; sleep {2 * IDLE_SECONDS + 2}"))
     try:
         time.sleep(3 * IDLE_SECONDS / 2 + 3)
         assert state(erin, env_id)["state"] == "running"

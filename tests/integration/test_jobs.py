@@ -50,9 +50,10 @@ class JobsLab(JobClient):
 @pytest.fixture(scope="module")
 def jobs_lab(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsLab]:
     folder = tmp_path_factory.mktemp("jobs-lab")
-    # Exits and dead hosts are seen within seconds.
-    with running_lab(docker_client, folder, HEARTBEAT_SECONDS="1", HOST_OFFLINE_SECONDS="4",
-                     HOST_DEAD_SECONDS="8", SCHEDULER_SECONDS="1") as lab:
+    # Exits and dead hosts are seen within seconds; yet an agent starved of CPU by three
+    # training replicas for a few seconds is not taken for dead.
+    with running_lab(docker_client, folder, HEARTBEAT_SECONDS="1", HOST_OFFLINE_SECONDS="5",
+                     HOST_DEAD_SECONDS="15", SCHEDULER_SECONDS="1") as lab:
         token = lab.admin.post("/hosts", json={"name": "gpu-2"}).json()["token"]
         state = folder / "gpu-2"
         env = {**os.environ, "DLLAB_HOST_TOKEN": token,

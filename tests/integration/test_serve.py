@@ -413,7 +413,7 @@ def test_an_idle_model_runs_a_lone_request_at_once(served: Served) -> None:
         start = time.monotonic()
         answer = served.predict(served.digits, {"instances": [[0.5] * 64]})
         assert len(answer["predictions"]) == 1
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 20  # far below the minute it would wait
     after = served.metrics(served.digits)
     bucket = 'dllab_serve_batch_size_bucket{le="1"}'
     assert sample(after, bucket) - sample(before, bucket) == 3  # batches of one
@@ -476,15 +476,18 @@ def test_s3_replica_pulls_its_version_once_then_runs_the_command(
 
 def test_sigterm_drains_then_exits_0(served: Served) -> None:
     health = served.demo.split("/v1/")[0] + "/v1/health"
+    def slow_predict() -> Any:
+        with httpx.Client(timeout=30) as http:  # its own: served.http is this thread's
+            return served.predict(served.demo, {"signature_name": "slow", "inputs": 2.0}, http)
+
     with ThreadPoolExecutor(2) as pool:
-        slow = pool.submit(served.predict, served.demo,
-                           {"signature_name": "slow", "inputs": 2.0})
+        slow = pool.submit(slow_predict)
         deadline = time.monotonic() + 10
         while served.http.get(health).json()["inflight"] < 1:
             assert time.monotonic() < deadline, "the slow request never started"
             time.sleep(0.02)
         stopped = pool.submit(served.container.stop, timeout=30)  # docker stop: SIGTERM
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while (answer := served.http.get(health)).status_code == 200:
             assert time.monotonic() < deadline, "health never said draining"
             time.sleep(0.02)
