@@ -100,12 +100,14 @@ def _answers(url: str) -> bool:
 
 
 def stop(session: Session, settings: Settings, dispatcher: Dispatcher, job: Job) -> None:
+    # Unrouted first: Traefik drops the route in milliseconds, before the agent gets the
+    # stop, so no request is sent to a TensorBoard that dies while answering it.
+    edge.remove_unit_route(settings, f"tensorboard-{job.id}")
     unit = current_unit(session, job)
     if unit is not None and not UnitState(unit.state).final:
         owner = session.get(User, job.owner_id)
         assert owner is not None
         stop_unit(session, settings, dispatcher, owner, unit.id)
-    edge.remove_unit_route(settings, f"tensorboard-{job.id}")
 
 
 def used(session: Session, job: Job) -> None:
